@@ -1,0 +1,33 @@
+"""Gunicorn settings for the service; `make run` (`rollout serve`) uses this file.
+
+Workers are stateless (all state is in Redis), so scale by adding workers or replicas behind a
+load balancer. Threads hide the Redis round trip of each request.
+"""
+
+import multiprocessing
+import os
+import tempfile
+
+bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
+workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2))
+worker_class = "gthread"
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+timeout = 30
+graceful_timeout = 10
+keepalive = 5
+max_requests = 0
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info")
+
+# prometheus-client multiprocess mode: every worker writes its figures to this directory, so
+# /metrics adds them up whichever worker answers. Set before the app (and prometheus) is imported.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="rollout-metrics-")
+os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+
+
+def child_exit(server, worker):  # type: ignore[no-untyped-def]
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

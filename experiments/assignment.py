@@ -1,0 +1,226 @@
+"""Which variant a user gets: a pure function of the experiment's configuration and the user.
+
+No state is stored or read, so every replica and every SDK computes the same answer from the same
+configuration (docs/hashing.md). For a running experiment the decision takes three independent
+points of `experiments.hashing` in turn:
+
+1. targeting must match the attributes            (else control, reason "targeting");
+2. with a `layer`, bucket_of(user, "layer:<layer>") must lie in `layer_range` [lo, hi)
+                                                    (else control, reason "layer");
+3. bucket_of(user, "<seed>:traffic") < `traffic`  (else control, reason "traffic");
+4. the variant whose cumulative weight range [c_i, c_i+1) holds bucket_of(user, "<seed>:variant").
+
+Because the traffic point does not depend on `traffic` and the variant point does not depend on
+traffic at all, raising traffic only adds users and never moves one (monotone ramps); and because
+every experiment of a layer uses the same layer point, disjoint ranges never share a user.
+
+Compilation does all the work that does not depend on the user (salts as bytes, boundaries,
+targeting closures, even the `Assignment` values themselves), so `assign` costs little more than
+its two or three SHA-256 calls.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Final
+
+from experiments.hashing import (
+    bucket_of_encoded,
+    encode_text,
+    layer_salt,
+    salt_prefix,
+    traffic_salt,
+    variant_salt,
+)
+from experiments.model import Experiment, Status
+from experiments.targeting import Predicate, compile_targeting
+
+LAYER_TOLERANCE: Final = 1e-9
+"""Free space narrower than this is rounding residue, not room for an experiment."""
+
+_NO_ATTRIBUTES: Final[Mapping[str, Any]] = {}
+
+
+class Reason(StrEnum):
+    """Why a user got the variant they got; a `str`, so it serialises as its value."""
+
+    ASSIGNED = "assigned"
+    NOT_RUNNING = "not_running"
+    PAUSED = "paused"
+    ROLLED_BACK = "rolled_back"
+    CONCLUDED = "concluded"
+    TARGETING = "targeting"
+    LAYER = "layer"
+    TRAFFIC = "traffic"
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    """The answer for one user and experiment. Only `in_experiment` answers are exposures."""
+
+    experiment: str
+    variant: str
+    in_experiment: bool
+    reason: Reason
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledExperiment:
+    """Everything `assign` needs, precomputed from an `Experiment` by `compile_experiment`.
+
+    `fixed` is the answer for every user when the status alone decides (anything but running).
+    `upper_bounds` are the cumulative weights closing each positive-weight variant's range except
+    the last, which takes everything above (so rounding below 1 can never leave a gap); `assigned`
+    holds the answer for each of those variants, in the same order.
+    """
+
+    key: str
+    status: Status
+    seed: str
+    traffic: float
+    fixed: Assignment | None
+    targeting: Predicate | None
+    layer_prefix: bytes | None
+    layer_lo: float
+    layer_hi: float
+    traffic_prefix: bytes
+    variant_prefix: bytes
+    upper_bounds: tuple[float, ...]
+    assigned: tuple[Assignment, ...]
+    by_targeting: Assignment
+    by_layer: Assignment
+    by_traffic: Assignment
+
+
+def compile_experiment(exp: Experiment) -> CompiledExperiment:
+    """Precompute `exp` for `assign`; raise ValueError if a concluded winner is not a variant."""
+    key = exp.key
+    seed = exp.seed or exp.key
+    control = exp.control
+    fixed = _fixed_answer(exp)
+
+    positive = [v for v in exp.variants if v.weight > 0.0]
+    # Plain left-to-right double addition, not fsum: it is what every language does by default,
+    # and SDKs must land on the very same boundaries (docs/hashing.md).
+    bounds: list[float] = []
+    cumulative = 0.0
+    for variant in exp.variants:
+        cumulative += variant.weight
+        if variant.weight > 0.0:
+            bounds.append(cumulative)
+
+    if exp.layer is None:
+        layer_prefix, lo, hi = None, 0.0, 1.0
+    elif exp.layer_range is None:
+        # A layered experiment without its share of the layer cannot prove it is disjoint from
+        # its neighbours, so it includes nobody rather than risk sharing users.
+        layer_prefix, lo, hi = salt_prefix(layer_salt(exp.layer)), 0.0, 0.0
+    else:
+        layer_prefix = salt_prefix(layer_salt(exp.layer))
+        lo, hi = exp.layer_range
+
+    return CompiledExperiment(
+        key=key,
+        status=exp.status,
+        seed=seed,
+        traffic=exp.traffic,
+        fixed=fixed,
+        targeting=None if exp.targeting is None else compile_targeting(exp.targeting),
+        layer_prefix=layer_prefix,
+        layer_lo=lo,
+        layer_hi=hi,
+        traffic_prefix=salt_prefix(traffic_salt(seed)),
+        variant_prefix=salt_prefix(variant_salt(seed)),
+        upper_bounds=tuple(bounds[:-1]),
+        assigned=tuple(Assignment(key, v.key, True, Reason.ASSIGNED) for v in positive),
+        by_targeting=Assignment(key, control, False, Reason.TARGETING),
+        by_layer=Assignment(key, control, False, Reason.LAYER),
+        by_traffic=Assignment(key, control, False, Reason.TRAFFIC),
+    )
+
+
+def _fixed_answer(exp: Experiment) -> Assignment | None:
+    """The one answer for everybody when the experiment is not running, else None."""
+    status = exp.status
+    if status == Status.RUNNING:
+        return None
+    if status == Status.CONCLUDED:
+        winner = exp.winner or exp.control
+        if winner not in exp.variant_keys():
+            raise ValueError(
+                f"experiment {exp.key!r}: winner {winner!r} is not one of its variants"
+            )
+        return Assignment(exp.key, winner, False, Reason.CONCLUDED)
+    reason = {
+        Status.DRAFT: Reason.NOT_RUNNING,
+        Status.PAUSED: Reason.PAUSED,
+        Status.ROLLED_BACK: Reason.ROLLED_BACK,
+    }[status]
+    return Assignment(exp.key, exp.control, False, reason)
+
+
+def assign(
+    compiled: CompiledExperiment, user_id: str, attributes: Mapping[str, Any] | None
+) -> Assignment:
+    """The variant of `user_id` in `compiled`; the module docstring gives the rules."""
+    if compiled.fixed is not None:
+        return compiled.fixed
+    if compiled.targeting is not None and not compiled.targeting(
+        _NO_ATTRIBUTES if attributes is None else attributes
+    ):
+        return compiled.by_targeting
+    unit = encode_text(user_id)
+    if compiled.layer_prefix is not None and not (
+        compiled.layer_lo <= bucket_of_encoded(compiled.layer_prefix, unit) < compiled.layer_hi
+    ):
+        return compiled.by_layer
+    if not bucket_of_encoded(compiled.traffic_prefix, unit) < compiled.traffic:
+        return compiled.by_traffic
+    point = bucket_of_encoded(compiled.variant_prefix, unit)
+    return compiled.assigned[bisect_right(compiled.upper_bounds, point)]
+
+
+def allocate_layer_range(
+    taken: Sequence[tuple[float, float]], share: float | None
+) -> tuple[float, float] | None:
+    """A free range [lo, hi) of the layer [0, 1), or None when nothing fits.
+
+    `taken` are the ranges held by the layer's experiments that are not final (they may overlap or
+    come in any order). With a `share`, the first free range wide enough gets an experiment of
+    that width at its start (first fit keeps the free space in few large pieces); without one,
+    the experiment takes the lower half of the largest free range, so that room remains for the
+    next. A range ending within LAYER_TOLERANCE of the next taken range is extended to meet it,
+    so that rounding never leaves slivers nobody can use.
+    """
+    if share is not None and not 0.0 < share <= 1.0:
+        raise ValueError(f"a layer share must be in (0, 1], not {share!r}")
+    free = _free_ranges(taken)
+    if share is None:
+        widest = max(free, key=lambda gap: gap[1] - gap[0], default=None)
+        if widest is None:
+            return None
+        lo, hi = widest
+        return (lo, lo + (hi - lo) / 2.0)
+    for lo, hi in free:
+        if hi - lo >= share - LAYER_TOLERANCE:
+            end = lo + share
+            return (lo, hi if hi - end < LAYER_TOLERANCE else end)
+    return None
+
+
+def _free_ranges(taken: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The gaps of [0, 1) left by `taken`, in order, each wider than LAYER_TOLERANCE."""
+    free: list[tuple[float, float]] = []
+    cursor = 0.0
+    for lo, hi in sorted(taken):
+        if hi <= lo:
+            continue
+        if lo - cursor > LAYER_TOLERANCE:
+            free.append((cursor, lo))
+        cursor = max(cursor, hi)
+    if 1.0 - cursor > LAYER_TOLERANCE:
+        free.append((cursor, 1.0))
+    return free

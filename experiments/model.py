@@ -1,0 +1,264 @@
+"""The domain's data: what an experiment is, as product teams define it and as the service keeps it.
+
+These pydantic models are the single source of truth for validation at the HTTP edge, for the
+OpenAPI document, and for what the store persists. The core takes them as already-valid values.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+KEY_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+KEY_RE = re.compile(KEY_PATTERN)
+Key = Annotated[str, Field(pattern=KEY_PATTERN, description="lower-case key, 1 to 64 characters")]
+PROMPT_REF_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}@[a-z0-9][a-z0-9_-]{0,63}$"
+
+MAX_VARIANTS = 20
+MAX_METRICS = 50
+MAX_STAGES = 20
+WEIGHT_TOLERANCE = 1e-9
+
+
+class Strict(BaseModel):
+    """Unknown fields are an error: a typo in a definition must not pass silently."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Status(StrEnum):
+    DRAFT = "draft"
+    RUNNING = "running"
+    PAUSED = "paused"
+    CONCLUDED = "concluded"
+    ROLLED_BACK = "rolled_back"
+
+
+ACTIVE_STATUSES = frozenset({Status.RUNNING, Status.PAUSED})
+FINAL_STATUSES = frozenset({Status.CONCLUDED, Status.ROLLED_BACK})
+
+
+class MetricType(StrEnum):
+    BINARY = "binary"
+    MEAN = "mean"
+    RATIO = "ratio"
+
+
+class MetricRole(StrEnum):
+    PRIMARY = "primary"
+    SECONDARY = "secondary"
+    GUARDRAIL = "guardrail"
+
+
+class Direction(StrEnum):
+    INCREASE = "increase"
+    DECREASE = "decrease"
+
+
+class Variant(Strict):
+    key: Key
+    weight: float = Field(ge=0.0, le=1.0)
+    prompt: str | None = Field(
+        default=None,
+        pattern=PROMPT_REF_PATTERN,
+        max_length=129,
+        description="a prompt version as name@version, or name@label (resolved when defined)",
+    )
+    config: dict[str, Any] | None = Field(default=None, description="free JSON for the application")
+    description: str | None = Field(default=None, max_length=2000)
+
+
+class Metric(Strict):
+    key: Key
+    type: MetricType
+    role: MetricRole = MetricRole.SECONDARY
+    direction: Direction = Direction.INCREASE
+    max_regression: float = Field(
+        default=0.0, ge=0.0, le=100.0, description="tolerated relative harm of a guardrail"
+    )
+
+
+class Stage(Strict):
+    traffic: float = Field(gt=0.0, le=1.0)
+    min_duration_s: int = Field(default=0, ge=0, le=365 * 86400)
+    min_users_per_variant: int = Field(default=0, ge=0, le=10**9)
+
+
+class RolloutPlan(Strict):
+    stages: list[Stage] = Field(min_length=1, max_length=MAX_STAGES)
+    auto_advance: bool = True
+    auto_rollback: bool = True
+    auto_ship: bool = False
+
+    @field_validator("stages")
+    @classmethod
+    def _increasing(cls, stages: list[Stage]) -> list[Stage]:
+        for before, after in zip(stages, stages[1:], strict=False):
+            if after.traffic <= before.traffic:
+                raise ValueError("stage traffic must increase from one stage to the next")
+        return stages
+
+
+class ExperimentFields(Strict):
+    """What a product team may define; shared by create and by the stored experiment."""
+
+    key: Key
+    name: str = Field(min_length=1, max_length=200)
+    owner: str | None = Field(default=None, max_length=200)
+    description: str | None = Field(default=None, max_length=5000)
+    variants: list[Variant] = Field(min_length=2, max_length=MAX_VARIANTS)
+    control: Key
+    traffic: float = Field(default=1.0, ge=0.0, le=1.0)
+    targeting: dict[str, Any] | None = None
+    layer: Key | None = None
+    layer_share: float | None = Field(
+        default=None,
+        gt=0.0,
+        le=1.0,
+        description="share of the layer this experiment takes; default half its largest free range",
+    )
+    metrics: list[Metric] = Field(default_factory=list, max_length=MAX_METRICS)
+    alpha: float = Field(default=0.05, gt=0.0, lt=0.5)
+    rollout: RolloutPlan | None = None
+    review: bool = False
+    webhooks: list[Annotated[str, Field(pattern=r"^https?://", max_length=2000)]] = Field(
+        default_factory=list, max_length=10
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ExperimentFields:
+        check_variants(self.variants, self.control)
+        keys = [m.key for m in self.metrics]
+        if len(set(keys)) != len(keys):
+            raise ValueError("metric keys must be unique")
+        if self.targeting is not None:
+            from experiments.targeting import validate_targeting
+
+            validate_targeting(self.targeting)
+        return self
+
+
+def check_variants(variants: list[Variant], control: str) -> None:
+    """Raise ValueError unless variant keys are unique, weights sum to 1 and control is one of them."""
+    keys = [v.key for v in variants]
+    if len(set(keys)) != len(keys):
+        raise ValueError("variant keys must be unique")
+    total = math.fsum(v.weight for v in variants)
+    if abs(total - 1.0) > WEIGHT_TOLERANCE:
+        raise ValueError(f"variant weights must sum to 1 (they sum to {total!r})")
+    if control not in keys:
+        raise ValueError(f"control {control!r} is not one of the variants")
+
+
+class ExperimentCreate(ExperimentFields):
+    """The body of POST /api/v1/experiments."""
+
+
+class ExperimentPatch(Strict):
+    """The body of PATCH: absent fields are left alone; some only change in draft."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    owner: str | None = Field(default=None, max_length=200)
+    description: str | None = Field(default=None, max_length=5000)
+    traffic: float | None = Field(default=None, ge=0.0, le=1.0)
+    targeting: dict[str, Any] | None = None
+    variants: list[Variant] | None = Field(default=None, min_length=2, max_length=MAX_VARIANTS)
+    control: Key | None = None
+    metrics: list[Metric] | None = Field(default=None, max_length=MAX_METRICS)
+    layer: Key | None = None
+    layer_share: float | None = Field(default=None, gt=0.0, le=1.0)
+    alpha: float | None = Field(default=None, gt=0.0, lt=0.5)
+    rollout: RolloutPlan | None = None
+    review: bool | None = None
+    webhooks: list[Annotated[str, Field(pattern=r"^https?://", max_length=2000)]] | None = Field(
+        default=None, max_length=10
+    )
+    reason: str | None = Field(default=None, max_length=2000, description="why, for the history")
+
+    @field_validator("targeting")
+    @classmethod
+    def _targeting(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None:
+            from experiments.targeting import validate_targeting
+
+            validate_targeting(value)
+        return value
+
+
+DRAFT_ONLY_FIELDS = frozenset({"variants", "control", "metrics", "layer", "layer_share"})
+
+
+class ResolvedPrompt(BaseModel):
+    """A variant's prompt reference pinned to one immutable version when the experiment is defined."""
+
+    name: str
+    version: int
+
+
+class PendingChange(BaseModel):
+    """A change waiting for a second pair of eyes (four-eyes review)."""
+
+    id: str
+    kind: Literal["start", "traffic", "advance", "label"]
+    proposed_by: str
+    proposed_at: float
+    traffic: float | None = None
+    stage: int | None = None
+    reason: str | None = None
+
+
+class Experiment(ExperimentFields):
+    """An experiment as the service keeps it: the definition plus its lifecycle state."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    status: Status = Status.DRAFT
+    revision: int = 0
+    seed: str = ""
+    created_at: float = 0.0
+    created_by: str | None = None
+    updated_at: float = 0.0
+    started_at: float | None = None
+    ended_at: float | None = None
+    stage: int | None = None
+    stage_started_at: float | None = None
+    winner: str | None = None
+    rollback_reason: str | None = None
+    layer_range: tuple[float, float] | None = None
+    prompts: dict[str, ResolvedPrompt] = Field(
+        default_factory=dict, description="variant key -> pinned prompt version"
+    )
+    pending: list[PendingChange] = Field(default_factory=list)
+
+    def variant_keys(self) -> list[str]:
+        return [v.key for v in self.variants]
+
+    def metric(self, key: str) -> Metric | None:
+        return next((m for m in self.metrics if m.key == key), None)
+
+    @property
+    def effective_traffic(self) -> float:
+        """While a rollout runs, its stage's traffic is the experiment's (contract)."""
+        if self.rollout is not None and self.stage is not None:
+            return self.rollout.stages[self.stage].traffic
+        return self.traffic
+
+
+class HistoryEntry(BaseModel):
+    at: float
+    actor: str
+    action: str
+    reason: str | None = None
+    changes: dict[str, Any] = Field(default_factory=dict)
+    figures: dict[str, Any] | None = None
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    EDITOR = "editor"
+    RELEASE = "release"
+    SDK = "sdk"

@@ -1,0 +1,63 @@
+"""Pure statistics from sufficient statistics: numbers in, numbers out, no I/O.
+
+`compare` is the entry point for one treatment-versus-control pair of a metric; `srm_test`,
+`holm` and the power functions cover the rest of the results document. The formulas, their
+sources and the simulations that check them are in docs/statistics.md.
+"""
+
+from experiments.stats.comparison import Comparison, MetricType, compare
+from experiments.stats.fixed import (
+    DEFAULT_ALPHA,
+    FixedResult,
+    Reason,
+    delta_ratio,
+    two_proportion,
+    welch,
+)
+from experiments.stats.moments import Moments, RatioMoments
+from experiments.stats.multiple import holm
+from experiments.stats.power import minimum_detectable_effect, users_per_variant_for
+from experiments.stats.sequential import (
+    DEFAULT_TUNING_USERS,
+    Direction,
+    Verdict,
+    always_valid_p_value,
+    boundary_multiplier,
+    confidence_sequence,
+    harm_exceeds,
+    sequential_ci,
+    sequential_p_value,
+    sequential_relative_ci,
+    verdict,
+)
+from experiments.stats.srm import SRMResult, srm_test
+
+__all__ = [
+    "DEFAULT_ALPHA",
+    "DEFAULT_TUNING_USERS",
+    "Comparison",
+    "Direction",
+    "FixedResult",
+    "MetricType",
+    "Moments",
+    "RatioMoments",
+    "Reason",
+    "SRMResult",
+    "Verdict",
+    "always_valid_p_value",
+    "boundary_multiplier",
+    "compare",
+    "confidence_sequence",
+    "delta_ratio",
+    "harm_exceeds",
+    "holm",
+    "minimum_detectable_effect",
+    "sequential_ci",
+    "sequential_p_value",
+    "sequential_relative_ci",
+    "srm_test",
+    "two_proportion",
+    "users_per_variant_for",
+    "verdict",
+    "welch",
+]

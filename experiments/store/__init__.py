@@ -1,0 +1,49 @@
+"""The only package that speaks Redis: key builders, Lua scripts, and one store per aggregate.
+
+`Store` bundles them around one client so the service opens a single connection pool.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from experiments.store import keys
+from experiments.store.apikeys import ApiKeyStore
+from experiments.store.connection import Redis, connect
+from experiments.store.experiments import ExperimentStore
+from experiments.store.exposures import ExposureStore
+from experiments.store.layers import LayerStore
+from experiments.store.prompts import PromptStore
+from experiments.store.scripts import Scripts
+
+__all__ = ["Store", "connect"]
+
+
+class Store:
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self.scripts = Scripts(redis)
+        self.change_listeners: list[Callable[[int], None]] = []
+        self.experiments = ExperimentStore(redis, self.scripts, self.announce_change)
+        self.exposures = ExposureStore(redis, self.scripts)
+        self.apikeys = ApiKeyStore(redis)
+        self.layers = LayerStore(redis)
+        self.prompts = PromptStore(redis, self.scripts)
+
+    @classmethod
+    def from_url(cls, url: str) -> Store:
+        return cls(connect(url))
+
+    def announce_change(self) -> int:
+        """Tell every worker and SDK that the configuration moved on (see rollout/config_cache)."""
+        version = int(self.redis.incr(keys.CONFIG_VERSION))
+        self.redis.publish(keys.CONFIG_CHANNEL, str(version))
+        for listener in self.change_listeners:
+            listener(version)
+        return version
+
+    def config_version(self) -> int:
+        return int(self.redis.get(keys.CONFIG_VERSION) or 0)
+
+    def ping(self) -> bool:
+        return bool(self.redis.ping())

@@ -1,0 +1,89 @@
+"""Every Redis key the service uses, built in one place.
+
+All keys live under `rollout:`. An experiment's keys share the hash tag `{exp:<key>}` and a
+prompt's keys the tag `{prompt:<name>}`, so every multi-key script touches one Cluster slot.
+Global keys (indexes, the configuration version, API keys) are only ever used one at a time.
+"""
+
+from __future__ import annotations
+
+PREFIX = "rollout"
+
+CONFIG_VERSION = f"{PREFIX}:config:version"
+CONFIG_CHANNEL = f"{PREFIX}:config:changed"
+EXPERIMENT_INDEX = f"{PREFIX}:experiments"
+PROMPT_INDEX = f"{PREFIX}:prompts"
+API_KEYS_BY_NAME = f"{PREFIX}:{{apikeys}}:by-name"
+API_KEYS_BY_HASH = f"{PREFIX}:{{apikeys}}:by-hash"
+CONTROLLER_LEASE = f"{PREFIX}:controller:lease"
+CONTROLLER_FENCE = f"{PREFIX}:controller:fence"
+WEBHOOKS_GLOBAL = f"{PREFIX}:webhooks"
+WEBHOOK_DELIVERIES = f"{PREFIX}:webhooks:deliveries"
+
+
+def _exp(key: str) -> str:
+    return f"{PREFIX}:{{exp:{key}}}"
+
+
+def experiment(key: str) -> str:
+    """The experiment's definition and state, one JSON document."""
+    return f"{_exp(key)}:def"
+
+
+def experiment_history(key: str) -> str:
+    return f"{_exp(key)}:history"
+
+
+def exposures(key: str) -> str:
+    """Hash user id -> "<variant index>:<unix seconds>" of the user's first exposure."""
+    return f"{_exp(key)}:exposures"
+
+
+def sufficient_stats(key: str) -> str:
+    """Hash of running sums per variant and metric; results read only this and the definition."""
+    return f"{_exp(key)}:stats"
+
+
+def user_totals(key: str) -> str:
+    """Hash "<metric>|<user>" -> the user's running totals, needed to update sums of squares."""
+    return f"{_exp(key)}:totals"
+
+
+def event_seen(key: str, event_id: str) -> str:
+    """Marks an event id as counted; expires after the dedupe window."""
+    return f"{_exp(key)}:seen:{event_id}"
+
+
+def timeline(key: str) -> str:
+    return f"{_exp(key)}:timeline"
+
+
+def layer(name: str) -> str:
+    """Hash experiment key -> "lo,hi": the layer ranges held by experiments of the layer."""
+    return f"{PREFIX}:{{layer:{name}}}:ranges"
+
+
+def _prompt(name: str) -> str:
+    return f"{PREFIX}:{{prompt:{name}}}"
+
+
+def prompt_versions(name: str) -> str:
+    """List of version documents (JSON); version n is index n - 1."""
+    return f"{_prompt(name)}:versions"
+
+
+def prompt_labels(name: str) -> str:
+    return f"{_prompt(name)}:labels"
+
+
+def prompt_history(name: str) -> str:
+    return f"{_prompt(name)}:history"
+
+
+def prompt_pins(name: str) -> str:
+    """Hash version -> experiments referencing it; a pinned version is never removed."""
+    return f"{_prompt(name)}:pins"
+
+
+def rate_limit(key_name: str, window: int) -> str:
+    return f"{PREFIX}:ratelimit:{key_name}:{window}"

@@ -1,0 +1,110 @@
+"""Prompt versions (append-only lists), labels and pins in Redis.
+
+A version is never rewritten or removed: the list only grows, and a version that an experiment
+references is also recorded as pinned so tooling can tell which versions are in use.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from experiments.errors import NotFound
+from experiments.store import keys
+from experiments.store.connection import Redis
+from experiments.store.scripts import Scripts
+
+
+class PromptStore:
+    def __init__(self, redis: Redis, scripts: Scripts) -> None:
+        self._redis = redis
+        self._scripts = scripts
+
+    def add_version(
+        self, name: str, sha256: str, document: dict[str, Any], entry: dict[str, Any]
+    ) -> tuple[int, bool]:
+        """Append unless the content equals the latest version; answers (version, created)."""
+        version, created = self._scripts["add_prompt_version"](
+            keys=[keys.prompt_versions(name), keys.prompt_history(name)],
+            args=[sha256, json.dumps(document), json.dumps(entry)],
+        )
+        if created:
+            self._redis.sadd(keys.PROMPT_INDEX, name)
+        return int(version), bool(created)
+
+    def names(self) -> list[str]:
+        return sorted(self._redis.smembers(keys.PROMPT_INDEX))
+
+    def versions(self, name: str) -> list[dict[str, Any]]:
+        raw = self._redis.lrange(keys.prompt_versions(name), 0, -1)
+        if not raw:
+            raise NotFound(f"prompt {name!r} not found")
+        return [json.loads(item) for item in raw]
+
+    def version_count(self, name: str) -> int:
+        return int(self._redis.llen(keys.prompt_versions(name)))
+
+    def get_version(self, name: str, version: int) -> dict[str, Any]:
+        raw = self._redis.lindex(keys.prompt_versions(name), version - 1) if version >= 1 else None
+        if raw is None:
+            raise NotFound(f"prompt version {name}@{version} not found")
+        document: dict[str, Any] = json.loads(raw)
+        return document
+
+    def content(self, name: str, version: int) -> dict[str, Any] | None:
+        """What an assignment carries: name, version, template, model, params."""
+        try:
+            doc = self.get_version(name, version)
+        except NotFound:
+            return None
+        return {
+            "name": name,
+            "version": version,
+            "template": doc.get("template"),
+            "model": doc.get("model"),
+            "params": doc.get("params") or {},
+        }
+
+    def labels(self, name: str) -> dict[str, int]:
+        return {k: int(v) for k, v in self._redis.hgetall(keys.prompt_labels(name)).items()}
+
+    def all_labels(self) -> dict[str, dict[str, int]]:
+        names = self.names()
+        if not names:
+            return {}
+        pipe = self._redis.pipeline(transaction=False)
+        for name in names:
+            pipe.hgetall(keys.prompt_labels(name))
+        return {
+            name: {k: int(v) for k, v in raw.items()}
+            for name, raw in zip(names, pipe.execute(), strict=True)
+            if raw
+        }
+
+    def set_label(self, name: str, label: str, version: int, entry: dict[str, Any]) -> None:
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.hset(keys.prompt_labels(name), label, version)
+        pipe.rpush(keys.prompt_history(name), json.dumps(entry))
+        pipe.execute()
+
+    def resolve(self, name: str, ref: str) -> int | None:
+        """A version number for "3" or for a label; None when there is no such version."""
+        if ref.isdigit():
+            version = int(ref)
+            return version if 1 <= version <= self.version_count(name) else None
+        raw = self._redis.hget(keys.prompt_labels(name), ref)
+        return None if raw is None else int(raw)
+
+    def pin(self, name: str, version: int, experiment: str) -> None:
+        self._redis.hset(keys.prompt_pins(name), f"{version}|{experiment}", "1")
+
+    def pins(self, name: str) -> dict[int, list[str]]:
+        found: dict[int, list[str]] = {}
+        for field in self._redis.hkeys(keys.prompt_pins(name)):
+            version, _, experiment = field.partition("|")
+            found.setdefault(int(version), []).append(experiment)
+        return found
+
+    def history(self, name: str, offset: int = 0, limit: int = 100) -> list[dict[str, Any]]:
+        raw = self._redis.lrange(keys.prompt_history(name), offset, offset + limit - 1)
+        return [json.loads(item) for item in raw]

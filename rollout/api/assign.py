@@ -1,0 +1,169 @@
+"""Assignment for applications (`sdk`): assign, the SDK configuration, and local exposures."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+from pydantic import BaseModel, ConfigDict, Field
+
+from experiments.assignment import assign
+from experiments.errors import NotFound
+from experiments.model import Key, Role, Status
+from experiments.store.exposures import ExposureWrite
+from rollout.api.batches import BatchAnswer, validate_items
+from rollout.api.routing import route, runtime
+from rollout.live_config import Snapshot
+from rollout.observability import ASSIGNMENTS
+
+blueprint = Blueprint("assign", __name__, url_prefix="/api/v1")
+
+MAX_ATTRIBUTES = 100
+UserId = Field(min_length=1, max_length=256)
+
+
+class AssignRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    user_id: str = UserId
+    attributes: dict[str, Any] = Field(default_factory=dict, max_length=MAX_ATTRIBUTES)
+    experiments: list[Key] | None = Field(default=None, max_length=200)
+    track: bool = True
+
+
+class PromptContent(BaseModel):
+    name: str
+    version: int
+    template: str | None = None
+    model: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class VariantAssignment(BaseModel):
+    variant: str
+    in_experiment: bool
+    reason: str
+    prompt: PromptContent | None = None
+    config: dict[str, Any] | None = None
+
+
+class AssignResponse(BaseModel):
+    user_id: str
+    assignments: dict[str, VariantAssignment]
+
+
+class Exposure(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    user_id: str = UserId
+    experiment: Key
+    variant: Key
+    attributes: dict[str, Any] = Field(default_factory=dict, max_length=MAX_ATTRIBUTES)
+
+
+class ExposuresRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    exposures: list[dict[str, Any]] = Field(max_length=1000)
+
+
+class SdkConfig(BaseModel):
+    version: int
+    experiments: list[dict[str, Any]]
+    prompts: dict[str, Any]
+
+
+@route(
+    blueprint, "/assign", "POST", summary="Which variant a user gets, recording the exposure",
+    roles=[Role.SDK], body=AssignRequest, response=AssignResponse, errors=[404],
+)
+def assign_user(body: AssignRequest) -> Any:
+    rt = runtime()
+    snapshot = rt.live.snapshot()
+    if body.experiments is None:
+        wanted = [k for k, e in snapshot.experiments.items() if e.status is Status.RUNNING]
+    else:
+        missing = [k for k in body.experiments if k not in snapshot.experiments]
+        if missing:
+            raise NotFound(
+                f"unknown experiment(s): {', '.join(missing)}",
+                [{"field": "experiments", "message": f"unknown experiment {k!r}"} for k in missing],
+            )
+        wanted = list(dict.fromkeys(body.experiments))
+    answers = {key: assign(snapshot.compiled[key], body.user_id, body.attributes) for key in wanted}
+    variants: dict[str, str] = {key: a.variant for key, a in answers.items()}
+    if body.track:
+        writes = [
+            ExposureWrite(key, body.user_id, _index(snapshot, key, a.variant))
+            for key, a in answers.items()
+            if a.in_experiment
+        ]
+        for write, record in zip(writes, rt.store.exposures.record(writes, rt.now()), strict=True):
+            variants[write.experiment] = snapshot.experiments[write.experiment].variants[
+                record.variant_index
+            ].key
+    assignments = {}
+    for key, answer in answers.items():
+        experiment = snapshot.experiments[key]
+        variant_key = variants[key]
+        variant = next(v for v in experiment.variants if v.key == variant_key)
+        ASSIGNMENTS.labels(key, variant_key, str(answer.in_experiment).lower()).inc()
+        assignments[key] = {
+            "variant": variant_key,
+            "in_experiment": answer.in_experiment,
+            "reason": answer.reason.value,
+            "prompt": snapshot.prompt_of(experiment, variant_key),
+            "config": variant.config,
+        }
+    return {"user_id": body.user_id, "assignments": assignments}
+
+
+def _index(snapshot: Snapshot, experiment: str, variant: str) -> int:
+    return snapshot.experiments[experiment].variant_keys().index(variant)
+
+
+@route(
+    blueprint, "/sdk/config", "GET",
+    summary="Everything an SDK needs to assign locally (ETag; If-None-Match answers 304)",
+    roles=[Role.SDK], response=SdkConfig, extra_responses={304: "not modified"},
+)
+def sdk_config() -> Response:
+    document, etag = runtime().live.snapshot().sdk_document()
+    if etag in request.if_none_match or request.headers.get("If-None-Match") == etag:
+        response = Response(status=304)
+    else:
+        response = jsonify(document)
+    response.headers["ETag"] = etag
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+@route(
+    blueprint, "/exposures", "POST", summary="Record exposures assigned locally by an SDK",
+    roles=[Role.SDK], body=ExposuresRequest, response=BatchAnswer, status=202,
+)
+def record_exposures(body: ExposuresRequest) -> Any:
+    rt = runtime()
+    snapshot = rt.live.snapshot()
+    answer = BatchAnswer()
+    valid = validate_items(Exposure, body.exposures, "exposures", answer)
+    writes: list[ExposureWrite] = []
+    for index, item in valid:
+        assert isinstance(item, Exposure)
+        compiled = snapshot.compiled.get(item.experiment)
+        if compiled is None:
+            answer.reject(index, "unknown_experiment", f"unknown experiment {item.experiment!r}")
+            continue
+        own = assign(compiled, item.user_id, item.attributes)
+        if not own.in_experiment or own.variant != item.variant:
+            answer.reject(
+                index,
+                "variant_mismatch",
+                f"the service assigns {own.variant!r} (in_experiment={own.in_experiment}),"
+                f" not {item.variant!r}",
+            )
+            continue
+        writes.append(ExposureWrite(item.experiment, item.user_id, _index(snapshot, item.experiment, item.variant)))
+    for record in rt.store.exposures.record(writes, rt.now()):
+        if record.recorded_now:
+            answer.accepted += 1
+        else:
+            answer.duplicates += 1
+    return answer.model_dump(), 202

@@ -1,0 +1,242 @@
+"""Experiments: define (`editor`), operate (`release`), read (`editor`, `release`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+from pydantic import BaseModel, ConfigDict, Field
+
+from experiments.errors import Conflict
+from experiments.model import (
+    Experiment,
+    ExperimentCreate,
+    ExperimentPatch,
+    HistoryEntry,
+    Key,
+    PendingChange,
+    Role,
+    Status,
+)
+from rollout import operations
+from rollout.api.routing import principal_name, route, runtime
+
+blueprint = Blueprint("experiments", __name__, url_prefix="/api/v1")
+
+READERS = [Role.EDITOR, Role.RELEASE]
+OPERATORS = [Role.RELEASE]
+
+
+class ListQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    status: Status | None = None
+    owner: str | None = Field(default=None, max_length=200)
+    layer: Key | None = None
+    limit: int = Field(default=50, ge=1, le=500)
+    offset: int = Field(default=0, ge=0, le=10**6)
+
+
+class ExperimentList(BaseModel):
+    experiments: list[Experiment]
+    total: int
+    limit: int
+    offset: int
+    next_offset: int | None
+
+
+class HistoryQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    limit: int = Field(default=100, ge=1, le=1000)
+    offset: int = Field(default=0, ge=0, le=10**7)
+
+
+class HistoryList(BaseModel):
+    experiment: str
+    history: list[HistoryEntry]
+
+
+class ReasonBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+class ConcludeBody(ReasonBody):
+    winner: Key
+
+
+class ApproveBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    change: str = Field(min_length=1, max_length=64, description="the id of the pending change")
+
+
+class OperationResult(BaseModel):
+    experiment: Experiment
+    pending: PendingChange | None = None
+
+
+def _with_etag(experiment: Experiment, status: int = 200) -> Response:
+    response = jsonify(experiment.model_dump(mode="json"))
+    response.status_code = status
+    response.headers["ETag"] = f'"{experiment.revision}"'
+    return response
+
+
+def _check_if_match(key: str) -> None:
+    """Optimistic concurrency for clients that want it: If-Match carries the revision they saw."""
+    expected = request.headers.get("If-Match")
+    if expected is None:
+        return
+    current = runtime().store.experiments.get(key)
+    if expected.strip('"') != str(current.revision):
+        raise Conflict(
+            f"experiment {key!r} changed (revision {current.revision}); reload and retry",
+            code="stale_revision",
+        )
+
+
+def _outcome(outcome: operations.Outcome) -> Any:
+    body = {
+        "experiment": outcome.experiment.model_dump(mode="json"),
+        "pending": outcome.pending.model_dump(mode="json") if outcome.pending else None,
+    }
+    return body, (202 if outcome.pending else 200)
+
+
+@route(
+    blueprint, "/experiments", "POST", summary="Define an experiment (draft)",
+    roles=[Role.EDITOR], body=ExperimentCreate, response=Experiment, status=201, errors=[409],
+)
+def create_experiment(body: ExperimentCreate) -> Response:
+    rt = runtime()
+    return _with_etag(operations.create(rt.store, body, principal_name(), rt.now()), 201)
+
+
+@route(
+    blueprint, "/experiments", "GET", summary="List experiments (filter, paginate)",
+    roles=READERS, query=ListQuery, response=ExperimentList,
+)
+def list_experiments(query: ListQuery) -> Any:
+    found = [
+        e for e in runtime().store.experiments.all()
+        if (query.status is None or e.status is query.status)
+        and (query.owner is None or e.owner == query.owner)
+        and (query.layer is None or e.layer == query.layer)
+    ]
+    page = found[query.offset : query.offset + query.limit]
+    following = query.offset + query.limit
+    return {
+        "experiments": [e.model_dump(mode="json") for e in page],
+        "total": len(found),
+        "limit": query.limit,
+        "offset": query.offset,
+        "next_offset": following if following < len(found) else None,
+    }
+
+
+@route(
+    blueprint, "/experiments/<key>", "GET", summary="One experiment",
+    roles=READERS, response=Experiment, errors=[404],
+)
+def get_experiment(key: str) -> Response:
+    return _with_etag(runtime().store.experiments.get(key))
+
+
+@route(
+    blueprint, "/experiments/<key>", "PATCH",
+    summary="Change traffic, targeting, descriptive fields (the design only in draft)",
+    roles=[Role.EDITOR, Role.RELEASE], body=ExperimentPatch, response=Experiment,
+    errors=[404, 409], extra_responses={202: "a raise of traffic waits for review"},
+)
+def patch_experiment(key: str, body: ExperimentPatch) -> Any:
+    rt = runtime()
+    _check_if_match(key)
+    outcome = operations.patch(
+        rt.store, key, body, principal_name(), rt.now(), rt.settings.require_review
+    )
+    if outcome.pending is not None:
+        return _outcome(outcome)
+    return _with_etag(outcome.experiment)
+
+
+@route(
+    blueprint, "/experiments/<key>/history", "GET", summary="Every change: who, when, what, why",
+    roles=READERS, query=HistoryQuery, response=HistoryList, errors=[404],
+)
+def experiment_history(key: str, query: HistoryQuery) -> Any:
+    entries = runtime().store.experiments.history(key, query.offset, query.limit)
+    return {"experiment": key, "history": [e.model_dump(mode="json") for e in entries]}
+
+
+@route(
+    blueprint, "/experiments/<key>/start", "POST", summary="Start (or propose to, under review)",
+    roles=OPERATORS, body=ReasonBody, response=OperationResult, errors=[404, 409],
+    extra_responses={202: "waits for review"},
+)
+def start_experiment(key: str, body: ReasonBody) -> Any:
+    rt = runtime()
+    return _outcome(
+        operations.start(rt.store, key, principal_name(), rt.now(), rt.settings.require_review, body.reason)
+    )
+
+
+@route(
+    blueprint, "/experiments/<key>/pause", "POST", summary="Pause: everyone gets control",
+    roles=OPERATORS, body=ReasonBody, response=OperationResult, errors=[404, 409],
+)
+def pause_experiment(key: str, body: ReasonBody) -> Any:
+    rt = runtime()
+    return _outcome(operations.pause(rt.store, key, principal_name(), rt.now(), body.reason))
+
+
+@route(
+    blueprint, "/experiments/<key>/resume", "POST", summary="Resume a paused experiment",
+    roles=OPERATORS, body=ReasonBody, response=OperationResult, errors=[404, 409],
+)
+def resume_experiment(key: str, body: ReasonBody) -> Any:
+    rt = runtime()
+    return _outcome(operations.resume(rt.store, key, principal_name(), rt.now(), body.reason))
+
+
+@route(
+    blueprint, "/experiments/<key>/advance", "POST", summary="Move to the next rollout stage",
+    roles=OPERATORS, body=ReasonBody, response=OperationResult, errors=[404, 409],
+    extra_responses={202: "waits for review"},
+)
+def advance_experiment(key: str, body: ReasonBody) -> Any:
+    rt = runtime()
+    return _outcome(
+        operations.advance(rt.store, key, principal_name(), rt.now(), rt.settings.require_review, body.reason)
+    )
+
+
+@route(
+    blueprint, "/experiments/<key>/rollback", "POST",
+    summary="Roll back: everyone gets control (never waits for review)",
+    roles=OPERATORS, body=ReasonBody, response=OperationResult, errors=[404, 409],
+)
+def rollback_experiment(key: str, body: ReasonBody) -> Any:
+    rt = runtime()
+    reason = body.reason or "manual rollback"
+    return _outcome(operations.rollback(rt.store, key, principal_name(), rt.now(), reason))
+
+
+@route(
+    blueprint, "/experiments/<key>/conclude", "POST", summary="Conclude: everyone gets the winner",
+    roles=OPERATORS, body=ConcludeBody, response=OperationResult, errors=[404, 409],
+)
+def conclude_experiment(key: str, body: ConcludeBody) -> Any:
+    rt = runtime()
+    return _outcome(
+        operations.conclude(rt.store, key, principal_name(), rt.now(), body.winner, body.reason)
+    )
+
+
+@route(
+    blueprint, "/experiments/<key>/approve", "POST",
+    summary="Approve a pending change (four eyes: not by its proposer)",
+    roles=[Role.RELEASE, Role.EDITOR], body=ApproveBody, response=OperationResult,
+    errors=[404, 409],
+)
+def approve_change(key: str, body: ApproveBody) -> Any:
+    rt = runtime()
+    return _outcome(operations.approve(rt.store, key, body.change, principal_name(), rt.now()))

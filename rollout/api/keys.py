@@ -1,0 +1,65 @@
+"""API keys (`admin`): create (the secret is shown once), list, revoke."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint
+from pydantic import BaseModel, ConfigDict
+
+from experiments.model import Key, Role
+from rollout.api.routing import principal_name, route, runtime
+
+blueprint = Blueprint("keys", __name__, url_prefix="/api/v1")
+
+
+class KeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Key
+    role: Role
+
+
+class KeyInfo(BaseModel):
+    name: str
+    role: Role
+    created_at: float
+    created_by: str | None = None
+
+
+class KeyCreated(KeyInfo):
+    secret: str
+
+
+class KeyList(BaseModel):
+    keys: list[KeyInfo]
+
+
+@route(
+    blueprint, "/keys", "POST", summary="Create an API key; the secret is shown once",
+    roles=[Role.ADMIN], body=KeyCreate, response=KeyCreated, status=201, errors=[409],
+)
+def create_key(body: KeyCreate) -> Any:
+    rt = runtime()
+    key, secret = rt.store.apikeys.create(body.name, body.role, rt.now(), principal_name())
+    rt.store.announce_change()
+    return {**key.public(), "secret": secret}, 201
+
+
+@route(
+    blueprint, "/keys", "GET", summary="List API keys (names and roles, never secrets)",
+    roles=[Role.ADMIN], response=KeyList,
+)
+def list_keys() -> Any:
+    return {"keys": [k.public() for k in runtime().store.apikeys.list()]}
+
+
+@route(
+    blueprint, "/keys/<name>", "DELETE", summary="Revoke an API key at once",
+    roles=[Role.ADMIN], status=204, errors=[404],
+)
+def revoke_key(name: str) -> Any:
+    rt = runtime()
+    rt.store.apikeys.revoke(name)
+    rt.store.announce_change()
+    rt.auth.forget()
+    return "", 204

@@ -1,0 +1,154 @@
+"""The one decorator every API route goes through: role check, body and query validation.
+
+It also records each route's models, so /openapi.json is generated from the very models that
+validate requests (rollout/openapi.py) and cannot drift from them.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from flask import Blueprint, Response, current_app, g, jsonify, request
+from pydantic import BaseModel, ValidationError
+
+from experiments.model import Role
+from rollout.errors import Invalid, Malformed, validation_details
+
+if TYPE_CHECKING:
+    from rollout.runtime import Runtime
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+ALL_ROLES = (Role.ADMIN, Role.EDITOR, Role.RELEASE, Role.SDK)
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    path: str
+    method: str
+    summary: str
+    tag: str
+    roles: tuple[Role, ...] | None
+    body: type[BaseModel] | None
+    query: type[BaseModel] | None
+    response: type[BaseModel] | None
+    status: int
+    errors: tuple[int, ...]
+    extra_responses: dict[int, str] = field(default_factory=dict)
+
+
+ROUTES: list[RouteSpec] = []
+
+
+def route(
+    blueprint: Blueprint,
+    rule: str,
+    method: str,
+    *,
+    summary: str,
+    roles: Iterable[Role] | None,
+    body: type[BaseModel] | None = None,
+    query: type[BaseModel] | None = None,
+    response: type[BaseModel] | None = None,
+    status: int = 200,
+    errors: Iterable[int] = (),
+    extra_responses: dict[int, str] | None = None,
+) -> Callable[[F], F]:
+    """Register a view; it receives `body=`/`query=` as validated models and `g.principal`."""
+    role_tuple = tuple(roles) if roles is not None else None
+    prefix = blueprint.url_prefix or ""
+    path = prefix + rule
+
+    def decorate(view: F) -> F:
+        @functools.wraps(view)
+        def wrapper(**path_args: Any) -> Any:
+            if role_tuple is not None:
+                g.principal = current_app.extensions["rollout"].auth.require(
+                    request.headers.get("Authorization"), role_tuple
+                )
+            if body is not None:
+                path_args["body"] = parse_body(body)
+            if query is not None:
+                path_args["query"] = parse_query(query)
+            result = view(**path_args)
+            if isinstance(result, Response):
+                return result
+            payload, code = (result, status) if not isinstance(result, tuple) else result
+            if code == 204:
+                return Response(status=204)
+            if isinstance(payload, BaseModel):
+                payload = payload.model_dump(mode="json")
+            return jsonify(payload), code
+
+        blueprint.add_url_rule(rule, view.__name__, wrapper, methods=[method])
+        auth_errors = (401, 403) if role_tuple is not None else ()
+        validation_errors = (400, 413, 422) if body is not None else ()
+        query_errors = (422,) if query is not None else ()
+        all_errors = tuple(sorted({*auth_errors, *validation_errors, *query_errors, *errors, 503}))
+        ROUTES.append(
+            RouteSpec(
+                path=path,
+                method=method.lower(),
+                summary=summary,
+                tag=blueprint.name,
+                roles=role_tuple,
+                body=body,
+                query=query,
+                response=response,
+                status=status,
+                errors=all_errors,
+                extra_responses=extra_responses or {},
+            )
+        )
+        return view
+
+    return decorate
+
+
+def json_body() -> Any:
+    """The request's JSON, or 400 naming what is wrong with it; an empty body reads as {}."""
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        return {}
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Malformed(f"the request body is not valid JSON: {exc}") from None
+
+
+def parse_body(model: type[BaseModel]) -> BaseModel:
+    data = json_body()
+    if not isinstance(data, dict):
+        raise Malformed("the request body must be a JSON object")
+    return validate(model, data)
+
+
+def validate(model: type[BaseModel], data: Any, prefix: str = "") -> BaseModel:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        details = validation_details(exc, prefix)
+        fields = ", ".join(d["field"] for d in details)
+        raise Invalid(f"invalid fields: {fields}", details) from None
+
+
+def parse_query(model: type[BaseModel]) -> BaseModel:
+    data: dict[str, Any] = {}
+    for name in request.args:
+        values = request.args.getlist(name)
+        data[name] = values if len(values) > 1 else values[0]
+    return validate(model, data)
+
+
+def principal_name() -> str:
+    principal = getattr(g, "principal", None)
+    return principal.name if principal is not None else "anonymous"
+
+
+def runtime() -> Runtime:
+    rt: Runtime = current_app.extensions["rollout"]
+    return rt

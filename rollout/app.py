@@ -1,0 +1,45 @@
+"""create_app(): the WSGI application (`rollout.app:create_app()`)."""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
+
+from flask import Flask
+
+from experiments.store import Store
+from rollout.errors import register_error_handlers
+from rollout.observability import instrument
+from rollout.runtime import Runtime
+from rollout.settings import Settings
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def service_version() -> str:
+    try:
+        return package_version("prompt-rollout")
+    except PackageNotFoundError:
+        return "0.0.0"
+
+
+def create_app(settings: Settings | None = None, store: Store | None = None) -> Flask:
+    settings = settings or Settings.from_env()
+    store = store or Store.from_url(settings.redis_url or DEFAULT_REDIS_URL)
+    app = Flask("rollout", static_folder=None)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["rollout"] = Runtime.build(settings, store)
+
+    from rollout.api import BLUEPRINTS
+
+    for blueprint in BLUEPRINTS:
+        app.register_blueprint(blueprint)
+    register_error_handlers(app)
+    instrument(app)
+    return app
+
+
+def runtime_of(app: Flask) -> Runtime:
+    runtime: Runtime = app.extensions["rollout"]
+    return runtime

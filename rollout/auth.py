@@ -1,0 +1,92 @@
+"""Who is calling: API keys by role, checked on every /api/v1 route.
+
+Secrets are never stored; a SHA-256 of each is. A request's secret is hashed and looked up; the
+lookup is by digest, so timing reveals nothing about any stored secret, and the final comparison
+is constant-time. Each worker caches the digests it has seen and drops them when the
+configuration version moves (a key created or revoked announces a change), so a revoked key is
+refused by every worker within the watcher's delay and by the revoking worker at once.
+"""
+
+from __future__ import annotations
+
+import hmac
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from experiments.model import Role
+from experiments.store.apikeys import ApiKey, ApiKeyStore, secret_hash
+from rollout.config_cache import ConfigWatcher
+from rollout.errors import Forbidden, Unauthorized
+
+BOOTSTRAP_NAME = "bootstrap-admin"
+MAX_SECRET_LENGTH = 512
+
+
+@dataclass(frozen=True)
+class Principal:
+    name: str
+    role: Role
+
+    def may(self, roles: Iterable[Role]) -> bool:
+        return self.role is Role.ADMIN or self.role in set(roles)
+
+
+class Authenticator:
+    def __init__(self, keys: ApiKeyStore, watcher: ConfigWatcher, admin_key: str | None) -> None:
+        self._keys = keys
+        self._watcher = watcher
+        self._admin_hash = secret_hash(admin_key) if admin_key else None
+        self._cache: dict[str, ApiKey] = {}
+        self._cache_version = -1
+        self._lock = threading.Lock()
+
+    def principal(self, authorization: str | None) -> Principal:
+        secret = _bearer(authorization)
+        digest = secret_hash(secret)
+        if self._admin_hash is not None and hmac.compare_digest(digest, self._admin_hash):
+            return Principal(BOOTSTRAP_NAME, Role.ADMIN)
+        key = self._lookup(digest)
+        if key is None or not hmac.compare_digest(digest, key.hash):
+            raise Unauthorized("unknown API key")
+        return Principal(key.name, key.role)
+
+    def require(self, authorization: str | None, roles: Iterable[Role]) -> Principal:
+        principal = self.principal(authorization)
+        roles = tuple(roles)
+        if not principal.may(roles):
+            wanted = " or ".join(r.value for r in roles)
+            raise Forbidden(f"key {principal.name!r} has role {principal.role.value!r}; needs {wanted}")
+        return principal
+
+    def forget(self) -> None:
+        with self._lock:
+            self._cache.clear()
+
+    def _lookup(self, digest: str) -> ApiKey | None:
+        version = self._watcher.version
+        with self._lock:
+            if version != self._cache_version:
+                self._cache.clear()
+                self._cache_version = version
+            cached = self._cache.get(digest)
+        if cached is not None:
+            return cached
+        key = self._keys.by_hash(digest)
+        if key is not None:
+            with self._lock:
+                if self._cache_version == version:
+                    self._cache[digest] = key
+        return key
+
+
+def _bearer(authorization: str | None) -> str:
+    if not authorization:
+        raise Unauthorized("missing Authorization: Bearer <key> header")
+    scheme, _, secret = authorization.partition(" ")
+    secret = secret.strip()
+    if scheme.lower() != "bearer" or not secret:
+        raise Unauthorized("the Authorization header must be 'Bearer <key>'")
+    if len(secret) > MAX_SECRET_LENGTH:
+        raise Unauthorized("unknown API key")
+    return secret

@@ -1,0 +1,100 @@
+"""`rollout serve` (what `make run` runs): Redis if needed, the controller, and gunicorn.
+
+Without REDIS_URL an embedded redis-server keeps its data under ROLLOUT_DATA_DIR, and its URL is
+written to `<data dir>/redis.url` so that `rollout keys create` on the same machine finds it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+from rollout.embedded import EmbeddedRedis, EmbeddedRedisError, port_is_busy
+from rollout.settings import Settings
+
+REDIS_URL_FILE = "redis.url"
+
+
+def gunicorn_config() -> str | None:
+    for candidate in (Path("deploy/gunicorn.conf.py"), Path(__file__).parent / "gunicorn.conf.py"):
+        if candidate.exists():
+            return str(candidate)
+    return None
+
+
+def local_redis_url(settings: Settings) -> str | None:
+    """REDIS_URL, else the URL of the embedded server of this data directory, if one runs."""
+    if settings.redis_url:
+        return settings.redis_url
+    path = Path(settings.data_dir) / REDIS_URL_FILE
+    return path.read_text().strip() if path.exists() else None
+
+
+def serve(settings: Settings, workers: int | None = None, with_controller: bool = True) -> int:
+    if port_is_busy(settings.port, settings.host if settings.host != "0.0.0.0" else "127.0.0.1"):
+        print(f"rollout: port {settings.port} is already in use (set PORT)", file=sys.stderr)
+        return 2
+    embedded: EmbeddedRedis | None = None
+    env = dict(os.environ)
+    try:
+        if not settings.redis_url:
+            embedded = EmbeddedRedis(Path(settings.data_dir) / "redis", persistent=True).start()
+            (Path(settings.data_dir) / REDIS_URL_FILE).write_text(embedded.url)
+            env["REDIS_URL"] = embedded.url
+            print(f"rollout: embedded Redis at {embedded.url}, data in {embedded.data_dir}")
+    except EmbeddedRedisError as exc:
+        print(f"rollout: {exc}", file=sys.stderr)
+        return 2
+    env.setdefault("HOST", settings.host)
+    env.setdefault("PORT", str(settings.port))
+    if workers is not None:
+        env["WEB_CONCURRENCY"] = str(workers)
+    command = [sys.executable, "-m", "gunicorn"]
+    config = gunicorn_config()
+    if config:
+        command += ["-c", config]
+    command += ["rollout.app:create_app()"]
+    stop = threading.Event()
+    controller_thread = None
+    if with_controller:
+        controller_thread = _start_controller(env["REDIS_URL"] if "REDIS_URL" in env else "", settings, stop)
+    server = subprocess.Popen(command, env=env)
+    print(f"rollout: serving on http://{env['HOST']}:{env['PORT']}  (Ctrl-C stops)")
+
+    def forward(signum: int, frame: FrameType | None) -> None:
+        server.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    try:
+        code = server.wait()
+    finally:
+        stop.set()
+        if controller_thread is not None:
+            controller_thread.join(timeout=5)
+        if embedded is not None:
+            embedded.stop()
+            (Path(settings.data_dir) / REDIS_URL_FILE).unlink(missing_ok=True)
+            print("rollout: embedded Redis stopped")
+    return code
+
+
+def _start_controller(redis_url: str, settings: Settings, stop: threading.Event) -> threading.Thread | None:
+    """The rollout controller, in this process (the contract: `make run` runs it in-process)."""
+    try:
+        from rollout.runner import run_forever
+    except ImportError:
+        return None
+    thread = threading.Thread(
+        target=run_forever,
+        args=(redis_url, settings, stop),
+        name="rollout-controller",
+        daemon=True,
+    )
+    thread.start()
+    return thread

@@ -1,0 +1,52 @@
+"""Service configuration, read once from the environment (the contract's configuration table)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    redis_url: str | None = None
+    admin_key: str | None = None
+    data_dir: str = "./.rollout"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    controller_interval_s: float = 10.0
+    require_review: bool = False
+    max_body_bytes: int = 1024 * 1024
+    rate_limit_per_s: int = 0
+    dedupe_window_s: int = 7 * 86400
+    webhook_urls: tuple[str, ...] = ()
+    webhook_secret: str | None = None
+    run_controller: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> Settings:
+        e = os.environ if env is None else env
+        values: dict[str, Any] = {
+            "redis_url": e.get("REDIS_URL") or None,
+            "admin_key": e.get("ROLLOUT_ADMIN_KEY") or None,
+            "data_dir": e.get("ROLLOUT_DATA_DIR", "./.rollout"),
+            "host": e.get("HOST", "127.0.0.1"),
+            "port": int(e.get("PORT", "8000")),
+            "controller_interval_s": float(e.get("ROLLOUT_CONTROLLER_INTERVAL_S", "10")),
+            "require_review": _flag(e.get("ROLLOUT_REQUIRE_REVIEW")),
+            "max_body_bytes": int(e.get("ROLLOUT_MAX_BODY_BYTES", str(1024 * 1024))),
+            "rate_limit_per_s": int(e.get("ROLLOUT_RATE_LIMIT_PER_S", "0")),
+            "dedupe_window_s": int(e.get("ROLLOUT_DEDUPE_WINDOW_S", str(7 * 86400))),
+            "webhook_urls": tuple(
+                u for u in (e.get("ROLLOUT_WEBHOOK_URLS") or "").split(",") if u.strip()
+            ),
+            "webhook_secret": e.get("ROLLOUT_WEBHOOK_SECRET") or None,
+            "run_controller": _flag(e.get("ROLLOUT_RUN_CONTROLLER")),
+        }
+        values.update(overrides)
+        return cls(**values)
