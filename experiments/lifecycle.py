@@ -63,7 +63,11 @@ def start(experiment: Experiment, now: float, actor: str, reason: str | None = N
     }
     changes: dict[str, Any] = {"status": "running"}
     if experiment.rollout is not None:
-        update |= {"stage": 0, "stage_started_at": now, "traffic": experiment.rollout.stages[0].traffic}
+        update |= {
+            "stage": 0,
+            "stage_started_at": now,
+            "traffic": experiment.rollout.stages[0].traffic,
+        }
         changes |= {"stage": 0, "traffic": update["traffic"]}
     return experiment.model_copy(update=update), [_entry(now, actor, "start", reason, **changes)]
 
@@ -193,9 +197,7 @@ def patch(experiment: Experiment, body: ExperimentPatch, now: float, actor: str)
     return updated, [_entry(now, actor, "update", body.reason, **shown)]
 
 
-def propose(
-    experiment: Experiment, change: PendingChange, now: float, actor: str
-) -> Result:
+def propose(experiment: Experiment, change: PendingChange, now: float, actor: str) -> Result:
     """Record a change that waits for a second pair of eyes; replaces an older one of its kind."""
     pending = [p for p in experiment.pending if p.kind != change.kind] + [change]
     updated = experiment.model_copy(update={"pending": pending, "updated_at": now})
@@ -210,12 +212,17 @@ def propose(
 
 
 def new_pending(
-    kind: str, now: float, actor: str, *, traffic: float | None = None,
-    stage: int | None = None, reason: str | None = None,
+    kind: str,
+    now: float,
+    actor: str,
+    *,
+    traffic: float | None = None,
+    stage: int | None = None,
+    reason: str | None = None,
 ) -> PendingChange:
     return PendingChange(
         id=secrets.token_hex(8),
-        kind=kind,  # type: ignore[arg-type]
+        kind=kind,
         proposed_by=actor,
         proposed_at=now,
         traffic=traffic,

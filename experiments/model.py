@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import re
 from enum import StrEnum
+from itertools import pairwise
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -97,7 +98,7 @@ class RolloutPlan(Strict):
     @field_validator("stages")
     @classmethod
     def _increasing(cls, stages: list[Stage]) -> list[Stage]:
-        for before, after in zip(stages, stages[1:], strict=False):
+        for before, after in pairwise(stages):
             if after.traffic <= before.traffic:
                 raise ValueError("stage traffic must increase from one stage to the next")
         return stages
@@ -143,7 +144,7 @@ class ExperimentFields(Strict):
 
 
 def check_variants(variants: list[Variant], control: str) -> None:
-    """Raise ValueError unless variant keys are unique, weights sum to 1 and control is one of them."""
+    """Raise ValueError unless keys are unique, weights sum to 1 and control is a variant."""
     keys = [v.key for v in variants]
     if len(set(keys)) != len(keys):
         raise ValueError("variant keys must be unique")
@@ -193,7 +194,7 @@ DRAFT_ONLY_FIELDS = frozenset({"variants", "control", "metrics", "layer", "layer
 
 
 class ResolvedPrompt(BaseModel):
-    """A variant's prompt reference pinned to one immutable version when the experiment is defined."""
+    """A variant's prompt reference, pinned to one immutable version when it is defined."""
 
     name: str
     version: int

@@ -56,7 +56,9 @@ class Authenticator:
         roles = tuple(roles)
         if not principal.may(roles):
             wanted = " or ".join(r.value for r in roles)
-            raise Forbidden(f"key {principal.name!r} has role {principal.role.value!r}; needs {wanted}")
+            raise Forbidden(
+                f"key {principal.name!r} has role {principal.role.value!r}; needs {wanted}"
+            )
         return principal
 
     def forget(self) -> None:

@@ -87,14 +87,22 @@ class EmbeddedRedis:
             raise EmbeddedRedisError(f"port {self.port} on 127.0.0.1 is already in use")
         args = [
             binary,
-            "--bind", "127.0.0.1",
-            "--port", str(self.port),
-            "--dir", str(self.data_dir.resolve()),
-            "--protected-mode", "yes",
-            "--save", "" if not self.persistent else "3600 1 300 100 60 10000",
-            "--appendonly", "yes" if self.persistent else "no",
-            "--appendfsync", "everysec",
-            "--logfile", "redis.log",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--dir",
+            str(self.data_dir.resolve()),
+            "--protected-mode",
+            "yes",
+            "--save",
+            "" if not self.persistent else "3600 1 300 100 60 10000",
+            "--appendonly",
+            "yes" if self.persistent else "no",
+            "--appendfsync",
+            "everysec",
+            "--logfile",
+            "redis.log",
         ]
         if self.maxmemory:
             args += ["--maxmemory", self.maxmemory]
@@ -103,7 +111,7 @@ class EmbeddedRedis:
         return self
 
     def _wait_ready(self, timeout_s: float) -> None:
-        assert self._process is not None
+        assert self._process is not None and self.port is not None
         client = redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=0.5)
         deadline = time.monotonic() + timeout_s
         try:

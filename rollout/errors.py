@@ -73,7 +73,7 @@ def error_response(
 def status_of(error: DomainError) -> int:
     for cls in type(error).__mro__:
         if cls in STATUS:
-            return STATUS[cls]  # type: ignore[index]
+            return STATUS[cls]
     return 400
 
 
@@ -91,7 +91,9 @@ def validation_details(error: ValidationError, prefix: str = "") -> list[dict[st
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def _domain(error: DomainError) -> tuple[Response, int]:
-        response, status = error_response(status_of(error), error.code, error.message, error.details)
+        response, status = error_response(
+            status_of(error), error.code, error.message, error.details
+        )
         if isinstance(error, RateLimited):
             response.headers["Retry-After"] = str(error.retry_after_s)
         return response, status

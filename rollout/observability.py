@@ -20,7 +20,9 @@ from prometheus_client import (
 from prometheus_client import multiprocess as prometheus_multiprocess
 
 REQUESTS = Counter(
-    "rollout_http_requests_total", "HTTP requests by route and status", ["method", "route", "status"]
+    "rollout_http_requests_total",
+    "HTTP requests by route and status",
+    ["method", "route", "status"],
 )
 LATENCY = Histogram(
     "rollout_http_request_duration_seconds",
@@ -29,7 +31,8 @@ LATENCY = Histogram(
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
 ASSIGNMENTS = Counter(
-    "rollout_assignments_total", "Assignments served by experiment and variant",
+    "rollout_assignments_total",
+    "Assignments served by experiment and variant",
     ["experiment", "variant", "in_experiment"],
 )
 EVENTS = Counter("rollout_events_total", "Events by outcome", ["outcome"])

@@ -33,7 +33,9 @@ class Outcome:
     pending: PendingChange | None = None
 
 
-def resolve_prompts(store: Store, body: ExperimentCreate | ExperimentPatch) -> dict[str, ResolvedPrompt]:
+def resolve_prompts(
+    store: Store, body: ExperimentCreate | ExperimentPatch
+) -> dict[str, ResolvedPrompt]:
     """Pin each variant's `name@version` or `name@label` to a version number, or 422."""
     resolved: dict[str, ResolvedPrompt] = {}
     details = []
@@ -70,7 +72,10 @@ def create(store: Store, body: ExperimentCreate, actor: str, now: float) -> Expe
         }
     )
     entry = HistoryEntry(
-        at=now, actor=actor, action="create", changes=body.model_dump(mode="json", exclude_none=True)
+        at=now,
+        actor=actor,
+        action="create",
+        changes=body.model_dump(mode="json", exclude_none=True),
     )
     if experiment.layer is not None:
         experiment = experiment.model_copy(
@@ -119,17 +124,19 @@ def patch(
         return updated, entries + more
 
     experiment = store.experiments.update(key, change)
-    if body.layer is not None or body.layer_share is not None:
-        if experiment.layer is not None:
-            store.layers.release(experiment.layer, experiment.key)
-            layer_range = _claim_layer(store, experiment, experiment.layer_share)
-            experiment = store.experiments.update(
-                key, lambda e: (e.model_copy(update={"layer_range": layer_range}), [])
-            )
+    layer_changed = body.layer is not None or body.layer_share is not None
+    if layer_changed and experiment.layer is not None:
+        store.layers.release(experiment.layer, experiment.key)
+        layer_range = _claim_layer(store, experiment, experiment.layer_share)
+        experiment = store.experiments.update(
+            key, lambda e: (e.model_copy(update={"layer_range": layer_range}), [])
+        )
     return Outcome(experiment, proposal[0] if proposal else None)
 
 
-def start(store: Store, key: str, actor: str, now: float, review_required: bool, reason: str | None = None) -> Outcome:
+def start(
+    store: Store, key: str, actor: str, now: float, review_required: bool, reason: str | None = None
+) -> Outcome:
     proposal: list[PendingChange] = []
 
     def change(current: Experiment) -> lifecycle.Result:
@@ -174,7 +181,14 @@ def advance(
     return Outcome(experiment, proposal[0] if proposal else None)
 
 
-def pause(store: Store, key: str, actor: str, now: float, reason: str | None = None, figures: dict[str, Any] | None = None) -> Outcome:
+def pause(
+    store: Store,
+    key: str,
+    actor: str,
+    now: float,
+    reason: str | None = None,
+    figures: dict[str, Any] | None = None,
+) -> Outcome:
     def change(current: Experiment) -> lifecycle.Result:
         updated, entries = lifecycle.pause(current, now, actor, reason)
         entries[0].figures = figures
@@ -188,7 +202,11 @@ def resume(store: Store, key: str, actor: str, now: float, reason: str | None = 
 
 
 def rollback(
-    store: Store, key: str, actor: str, now: float, reason: str | None,
+    store: Store,
+    key: str,
+    actor: str,
+    now: float,
+    reason: str | None,
     figures: dict[str, Any] | None = None,
 ) -> Outcome:
     experiment = store.experiments.update(
@@ -199,7 +217,12 @@ def rollback(
 
 
 def conclude(
-    store: Store, key: str, actor: str, now: float, winner: str, reason: str | None = None,
+    store: Store,
+    key: str,
+    actor: str,
+    now: float,
+    winner: str,
+    reason: str | None = None,
     figures: dict[str, Any] | None = None,
 ) -> Outcome:
     experiment = store.experiments.update(
@@ -227,13 +250,26 @@ def _promote_winner_prompt(store: Store, experiment: Experiment, actor: str, now
         pinned.name,
         "production",
         pinned.version,
-        {"at": now, "actor": actor, "action": "label", "label": "production",
-         "version": pinned.version, "reason": reason},
+        {
+            "at": now,
+            "actor": actor,
+            "action": "label",
+            "label": "production",
+            "version": pinned.version,
+            "reason": reason,
+        },
     )
     store.experiments.append_history(
         experiment.key,
-        [HistoryEntry(at=now, actor=actor, action="label", reason=reason,
-                      changes={"prompt": pinned.name, "label": "production", "version": pinned.version})],
+        [
+            HistoryEntry(
+                at=now,
+                actor=actor,
+                action="label",
+                reason=reason,
+                changes={"prompt": pinned.name, "label": "production", "version": pinned.version},
+            )
+        ],
     )
     store.announce_change()
 
@@ -245,8 +281,15 @@ def approve(store: Store, key: str, change_id: str, actor: str, now: float) -> O
         pending = lifecycle.take_pending(current, change_id, actor)
         base = lifecycle.without_pending(current, change_id)
         approval = HistoryEntry(
-            at=now, actor=actor, action="approve", reason=pending.reason,
-            changes={"change": pending.id, "kind": pending.kind, "proposed_by": pending.proposed_by},
+            at=now,
+            actor=actor,
+            action="approve",
+            reason=pending.reason,
+            changes={
+                "change": pending.id,
+                "kind": pending.kind,
+                "proposed_by": pending.proposed_by,
+            },
         )
         if pending.kind == "start":
             updated, entries = lifecycle.start(base, now, pending.proposed_by, pending.reason)
@@ -260,7 +303,9 @@ def approve(store: Store, key: str, change_id: str, actor: str, now: float) -> O
         else:
             assert pending.traffic is not None
             updated, entries = lifecycle.patch(
-                base, ExperimentPatch(traffic=pending.traffic, reason=pending.reason), now,
+                base,
+                ExperimentPatch(traffic=pending.traffic, reason=pending.reason),
+                now,
                 pending.proposed_by,
             )
         return updated, [approval, *entries]

@@ -62,7 +62,9 @@ def serve(settings: Settings, workers: int | None = None, with_controller: bool 
     stop = threading.Event()
     controller_thread = None
     if with_controller:
-        controller_thread = _start_controller(env["REDIS_URL"] if "REDIS_URL" in env else "", settings, stop)
+        controller_thread = _start_controller(
+            env.get("REDIS_URL", ""), settings, stop
+        )
     server = subprocess.Popen(command, env=env)
     print(f"rollout: serving on http://{env['HOST']}:{env['PORT']}  (Ctrl-C stops)")
 
@@ -84,7 +86,9 @@ def serve(settings: Settings, workers: int | None = None, with_controller: bool 
     return code
 
 
-def _start_controller(redis_url: str, settings: Settings, stop: threading.Event) -> threading.Thread | None:
+def _start_controller(
+    redis_url: str, settings: Settings, stop: threading.Event
+) -> threading.Thread | None:
     """The rollout controller, in this process (the contract: `make run` runs it in-process)."""
     try:
         from rollout.runner import run_forever

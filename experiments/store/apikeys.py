@@ -45,7 +45,9 @@ class ApiKeyStore:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
 
-    def create(self, name: str, role: Role, now: float, created_by: str | None) -> tuple[ApiKey, str]:
+    def create(
+        self, name: str, role: Role, now: float, created_by: str | None
+    ) -> tuple[ApiKey, str]:
         secret = new_secret()
         key = ApiKey(name, role, secret_hash(secret), now, created_by)
         document = json.dumps(asdict(key))

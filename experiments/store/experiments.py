@@ -79,15 +79,16 @@ class ExperimentStore:
 
     def append_history(self, key: str, entries: list[HistoryEntry]) -> None:
         if entries:
-            self._redis.rpush(
-                keys.experiment_history(key), *(e.model_dump_json() for e in entries)
-            )
+            self._redis.rpush(keys.experiment_history(key), *(e.model_dump_json() for e in entries))
 
     def _save(self, experiment: Experiment, *, expected: int, entries: list[HistoryEntry]) -> int:
-        args = [str(expected), experiment.model_dump_json(), *(e.model_dump_json() for e in entries)]
+        args = [
+            str(expected),
+            experiment.model_dump_json(),
+            *(e.model_dump_json() for e in entries),
+        ]
         result: int = self._scripts["save_experiment"](
             keys=[keys.experiment(experiment.key), keys.experiment_history(experiment.key)],
             args=args,
         )
         return int(result)
-

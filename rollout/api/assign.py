@@ -71,8 +71,14 @@ class SdkConfig(BaseModel):
 
 
 @route(
-    blueprint, "/assign", "POST", summary="Which variant a user gets, recording the exposure",
-    roles=[Role.SDK], body=AssignRequest, response=AssignResponse, errors=[404],
+    blueprint,
+    "/assign",
+    "POST",
+    summary="Which variant a user gets, recording the exposure",
+    roles=[Role.SDK],
+    body=AssignRequest,
+    response=AssignResponse,
+    errors=[404],
 )
 def assign_user(body: AssignRequest) -> Any:
     rt = runtime()
@@ -96,9 +102,9 @@ def assign_user(body: AssignRequest) -> Any:
             if a.in_experiment
         ]
         for write, record in zip(writes, rt.store.exposures.record(writes, rt.now()), strict=True):
-            variants[write.experiment] = snapshot.experiments[write.experiment].variants[
-                record.variant_index
-            ].key
+            variants[write.experiment] = (
+                snapshot.experiments[write.experiment].variants[record.variant_index].key
+            )
     assignments = {}
     for key, answer in answers.items():
         experiment = snapshot.experiments[key]
@@ -120,9 +126,13 @@ def _index(snapshot: Snapshot, experiment: str, variant: str) -> int:
 
 
 @route(
-    blueprint, "/sdk/config", "GET",
+    blueprint,
+    "/sdk/config",
+    "GET",
     summary="Everything an SDK needs to assign locally (ETag; If-None-Match answers 304)",
-    roles=[Role.SDK], response=SdkConfig, extra_responses={304: "not modified"},
+    roles=[Role.SDK],
+    response=SdkConfig,
+    extra_responses={304: "not modified"},
 )
 def sdk_config() -> Response:
     document, etag = runtime().live.snapshot().sdk_document()
@@ -136,8 +146,14 @@ def sdk_config() -> Response:
 
 
 @route(
-    blueprint, "/exposures", "POST", summary="Record exposures assigned locally by an SDK",
-    roles=[Role.SDK], body=ExposuresRequest, response=BatchAnswer, status=202,
+    blueprint,
+    "/exposures",
+    "POST",
+    summary="Record exposures assigned locally by an SDK",
+    roles=[Role.SDK],
+    body=ExposuresRequest,
+    response=BatchAnswer,
+    status=202,
 )
 def record_exposures(body: ExposuresRequest) -> Any:
     rt = runtime()
@@ -160,7 +176,11 @@ def record_exposures(body: ExposuresRequest) -> Any:
                 f" not {item.variant!r}",
             )
             continue
-        writes.append(ExposureWrite(item.experiment, item.user_id, _index(snapshot, item.experiment, item.variant)))
+        writes.append(
+            ExposureWrite(
+                item.experiment, item.user_id, _index(snapshot, item.experiment, item.variant)
+            )
+        )
     for record in rt.store.exposures.record(writes, rt.now()):
         if record.recorded_now:
             answer.accepted += 1

@@ -103,8 +103,15 @@ def _outcome(outcome: operations.Outcome) -> Any:
 
 
 @route(
-    blueprint, "/experiments", "POST", summary="Define an experiment (draft)",
-    roles=[Role.EDITOR], body=ExperimentCreate, response=Experiment, status=201, errors=[409],
+    blueprint,
+    "/experiments",
+    "POST",
+    summary="Define an experiment (draft)",
+    roles=[Role.EDITOR],
+    body=ExperimentCreate,
+    response=Experiment,
+    status=201,
+    errors=[409],
 )
 def create_experiment(body: ExperimentCreate) -> Response:
     rt = runtime()
@@ -112,12 +119,18 @@ def create_experiment(body: ExperimentCreate) -> Response:
 
 
 @route(
-    blueprint, "/experiments", "GET", summary="List experiments (filter, paginate)",
-    roles=READERS, query=ListQuery, response=ExperimentList,
+    blueprint,
+    "/experiments",
+    "GET",
+    summary="List experiments (filter, paginate)",
+    roles=READERS,
+    query=ListQuery,
+    response=ExperimentList,
 )
 def list_experiments(query: ListQuery) -> Any:
     found = [
-        e for e in runtime().store.experiments.all()
+        e
+        for e in runtime().store.experiments.all()
         if (query.status is None or e.status is query.status)
         and (query.owner is None or e.owner == query.owner)
         and (query.layer is None or e.layer == query.layer)
@@ -134,18 +147,28 @@ def list_experiments(query: ListQuery) -> Any:
 
 
 @route(
-    blueprint, "/experiments/<key>", "GET", summary="One experiment",
-    roles=READERS, response=Experiment, errors=[404],
+    blueprint,
+    "/experiments/<key>",
+    "GET",
+    summary="One experiment",
+    roles=READERS,
+    response=Experiment,
+    errors=[404],
 )
 def get_experiment(key: str) -> Response:
     return _with_etag(runtime().store.experiments.get(key))
 
 
 @route(
-    blueprint, "/experiments/<key>", "PATCH",
+    blueprint,
+    "/experiments/<key>",
+    "PATCH",
     summary="Change traffic, targeting, descriptive fields (the design only in draft)",
-    roles=[Role.EDITOR, Role.RELEASE], body=ExperimentPatch, response=Experiment,
-    errors=[404, 409], extra_responses={202: "a raise of traffic waits for review"},
+    roles=[Role.EDITOR, Role.RELEASE],
+    body=ExperimentPatch,
+    response=Experiment,
+    errors=[404, 409],
+    extra_responses={202: "a raise of traffic waits for review"},
 )
 def patch_experiment(key: str, body: ExperimentPatch) -> Any:
     rt = runtime()
@@ -159,8 +182,14 @@ def patch_experiment(key: str, body: ExperimentPatch) -> Any:
 
 
 @route(
-    blueprint, "/experiments/<key>/history", "GET", summary="Every change: who, when, what, why",
-    roles=READERS, query=HistoryQuery, response=HistoryList, errors=[404],
+    blueprint,
+    "/experiments/<key>/history",
+    "GET",
+    summary="Every change: who, when, what, why",
+    roles=READERS,
+    query=HistoryQuery,
+    response=HistoryList,
+    errors=[404],
 )
 def experiment_history(key: str, query: HistoryQuery) -> Any:
     entries = runtime().store.experiments.history(key, query.offset, query.limit)
@@ -168,20 +197,34 @@ def experiment_history(key: str, query: HistoryQuery) -> Any:
 
 
 @route(
-    blueprint, "/experiments/<key>/start", "POST", summary="Start (or propose to, under review)",
-    roles=OPERATORS, body=ReasonBody, response=OperationResult, errors=[404, 409],
+    blueprint,
+    "/experiments/<key>/start",
+    "POST",
+    summary="Start (or propose to, under review)",
+    roles=OPERATORS,
+    body=ReasonBody,
+    response=OperationResult,
+    errors=[404, 409],
     extra_responses={202: "waits for review"},
 )
 def start_experiment(key: str, body: ReasonBody) -> Any:
     rt = runtime()
     return _outcome(
-        operations.start(rt.store, key, principal_name(), rt.now(), rt.settings.require_review, body.reason)
+        operations.start(
+            rt.store, key, principal_name(), rt.now(), rt.settings.require_review, body.reason
+        )
     )
 
 
 @route(
-    blueprint, "/experiments/<key>/pause", "POST", summary="Pause: everyone gets control",
-    roles=OPERATORS, body=ReasonBody, response=OperationResult, errors=[404, 409],
+    blueprint,
+    "/experiments/<key>/pause",
+    "POST",
+    summary="Pause: everyone gets control",
+    roles=OPERATORS,
+    body=ReasonBody,
+    response=OperationResult,
+    errors=[404, 409],
 )
 def pause_experiment(key: str, body: ReasonBody) -> Any:
     rt = runtime()
@@ -189,8 +232,14 @@ def pause_experiment(key: str, body: ReasonBody) -> Any:
 
 
 @route(
-    blueprint, "/experiments/<key>/resume", "POST", summary="Resume a paused experiment",
-    roles=OPERATORS, body=ReasonBody, response=OperationResult, errors=[404, 409],
+    blueprint,
+    "/experiments/<key>/resume",
+    "POST",
+    summary="Resume a paused experiment",
+    roles=OPERATORS,
+    body=ReasonBody,
+    response=OperationResult,
+    errors=[404, 409],
 )
 def resume_experiment(key: str, body: ReasonBody) -> Any:
     rt = runtime()
@@ -198,21 +247,34 @@ def resume_experiment(key: str, body: ReasonBody) -> Any:
 
 
 @route(
-    blueprint, "/experiments/<key>/advance", "POST", summary="Move to the next rollout stage",
-    roles=OPERATORS, body=ReasonBody, response=OperationResult, errors=[404, 409],
+    blueprint,
+    "/experiments/<key>/advance",
+    "POST",
+    summary="Move to the next rollout stage",
+    roles=OPERATORS,
+    body=ReasonBody,
+    response=OperationResult,
+    errors=[404, 409],
     extra_responses={202: "waits for review"},
 )
 def advance_experiment(key: str, body: ReasonBody) -> Any:
     rt = runtime()
     return _outcome(
-        operations.advance(rt.store, key, principal_name(), rt.now(), rt.settings.require_review, body.reason)
+        operations.advance(
+            rt.store, key, principal_name(), rt.now(), rt.settings.require_review, body.reason
+        )
     )
 
 
 @route(
-    blueprint, "/experiments/<key>/rollback", "POST",
+    blueprint,
+    "/experiments/<key>/rollback",
+    "POST",
     summary="Roll back: everyone gets control (never waits for review)",
-    roles=OPERATORS, body=ReasonBody, response=OperationResult, errors=[404, 409],
+    roles=OPERATORS,
+    body=ReasonBody,
+    response=OperationResult,
+    errors=[404, 409],
 )
 def rollback_experiment(key: str, body: ReasonBody) -> Any:
     rt = runtime()
@@ -221,8 +283,14 @@ def rollback_experiment(key: str, body: ReasonBody) -> Any:
 
 
 @route(
-    blueprint, "/experiments/<key>/conclude", "POST", summary="Conclude: everyone gets the winner",
-    roles=OPERATORS, body=ConcludeBody, response=OperationResult, errors=[404, 409],
+    blueprint,
+    "/experiments/<key>/conclude",
+    "POST",
+    summary="Conclude: everyone gets the winner",
+    roles=OPERATORS,
+    body=ConcludeBody,
+    response=OperationResult,
+    errors=[404, 409],
 )
 def conclude_experiment(key: str, body: ConcludeBody) -> Any:
     rt = runtime()
@@ -232,9 +300,13 @@ def conclude_experiment(key: str, body: ConcludeBody) -> Any:
 
 
 @route(
-    blueprint, "/experiments/<key>/approve", "POST",
+    blueprint,
+    "/experiments/<key>/approve",
+    "POST",
     summary="Approve a pending change (four eyes: not by its proposer)",
-    roles=[Role.RELEASE, Role.EDITOR], body=ApproveBody, response=OperationResult,
+    roles=[Role.RELEASE, Role.EDITOR],
+    body=ApproveBody,
+    response=OperationResult,
     errors=[404, 409],
 )
 def approve_change(key: str, body: ApproveBody) -> Any:

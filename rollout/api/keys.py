@@ -35,8 +35,15 @@ class KeyList(BaseModel):
 
 
 @route(
-    blueprint, "/keys", "POST", summary="Create an API key; the secret is shown once",
-    roles=[Role.ADMIN], body=KeyCreate, response=KeyCreated, status=201, errors=[409],
+    blueprint,
+    "/keys",
+    "POST",
+    summary="Create an API key; the secret is shown once",
+    roles=[Role.ADMIN],
+    body=KeyCreate,
+    response=KeyCreated,
+    status=201,
+    errors=[409],
 )
 def create_key(body: KeyCreate) -> Any:
     rt = runtime()
@@ -46,16 +53,25 @@ def create_key(body: KeyCreate) -> Any:
 
 
 @route(
-    blueprint, "/keys", "GET", summary="List API keys (names and roles, never secrets)",
-    roles=[Role.ADMIN], response=KeyList,
+    blueprint,
+    "/keys",
+    "GET",
+    summary="List API keys (names and roles, never secrets)",
+    roles=[Role.ADMIN],
+    response=KeyList,
 )
 def list_keys() -> Any:
     return {"keys": [k.public() for k in runtime().store.apikeys.list()]}
 
 
 @route(
-    blueprint, "/keys/<name>", "DELETE", summary="Revoke an API key at once",
-    roles=[Role.ADMIN], status=204, errors=[404],
+    blueprint,
+    "/keys/<name>",
+    "DELETE",
+    summary="Revoke an API key at once",
+    roles=[Role.ADMIN],
+    status=204,
+    errors=[404],
 )
 def revoke_key(name: str) -> Any:
     rt = runtime()

@@ -28,7 +28,11 @@ def healthz() -> dict[str, Any]:
 
 
 @route(
-    blueprint, "/readyz", "GET", summary="Redis is reachable (503 otherwise)", roles=None,
+    blueprint,
+    "/readyz",
+    "GET",
+    summary="Redis is reachable (503 otherwise)",
+    roles=None,
 )
 def readyz() -> Any:
     try:

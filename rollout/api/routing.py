@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from pydantic import BaseModel, ValidationError
 
+from experiments.errors import Invalid
 from experiments.model import Role
-from rollout.errors import Invalid, Malformed, validation_details
+from rollout.errors import Malformed, validation_details
 
 if TYPE_CHECKING:
     from rollout.runtime import Runtime

@@ -42,13 +42,19 @@ class Api:
     def get(self, path: str, headers: dict[str, str] | None = None, **kw: Any) -> Any:
         return self.client.get(path, headers=self._headers(headers), **kw)
 
-    def post(self, path: str, json: Any = None, headers: dict[str, str] | None = None, **kw: Any) -> Any:
+    def post(
+        self, path: str, json: Any = None, headers: dict[str, str] | None = None, **kw: Any
+    ) -> Any:
         return self.client.post(path, json=json, headers=self._headers(headers), **kw)
 
-    def patch(self, path: str, json: Any = None, headers: dict[str, str] | None = None, **kw: Any) -> Any:
+    def patch(
+        self, path: str, json: Any = None, headers: dict[str, str] | None = None, **kw: Any
+    ) -> Any:
         return self.client.patch(path, json=json, headers=self._headers(headers), **kw)
 
-    def put(self, path: str, json: Any = None, headers: dict[str, str] | None = None, **kw: Any) -> Any:
+    def put(
+        self, path: str, json: Any = None, headers: dict[str, str] | None = None, **kw: Any
+    ) -> Any:
         return self.client.put(path, json=json, headers=self._headers(headers), **kw)
 
     def delete(self, path: str, headers: dict[str, str] | None = None, **kw: Any) -> Any:
@@ -65,7 +71,9 @@ def make_app(redis_url: str, clock: Clock) -> Iterator[Callable[..., Flask]]:
     apps: list[Flask] = []
 
     def build(**overrides: Any) -> Flask:
-        settings = Settings.from_env({"REDIS_URL": redis_url, "ROLLOUT_ADMIN_KEY": ADMIN_KEY}, **overrides)
+        settings = Settings.from_env(
+            {"REDIS_URL": redis_url, "ROLLOUT_ADMIN_KEY": ADMIN_KEY}, **overrides
+        )
         app = create_app(settings, Store.from_url(redis_url))
         runtime: Runtime = app.extensions["rollout"]
         runtime.clock = clock
@@ -131,10 +139,20 @@ def experiment_body(key: str = "summary-tone", **overrides: Any) -> dict[str, An
         "traffic": 1.0,
         "metrics": [
             {"key": "thumbs_up", "type": "binary", "role": "primary", "direction": "increase"},
-            {"key": "latency_ms", "type": "mean", "role": "guardrail", "direction": "decrease",
-             "max_regression": 0.10},
-            {"key": "cost_usd", "type": "ratio", "role": "guardrail", "direction": "decrease",
-             "max_regression": 0.05},
+            {
+                "key": "latency_ms",
+                "type": "mean",
+                "role": "guardrail",
+                "direction": "decrease",
+                "max_regression": 0.10,
+            },
+            {
+                "key": "cost_usd",
+                "type": "ratio",
+                "role": "guardrail",
+                "direction": "decrease",
+                "max_regression": 0.05,
+            },
         ],
     }
     body.update(overrides)
