@@ -19,6 +19,8 @@ max_requests = 0
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info")
+# Several servers run side by side in tests and benchmarks; a shared control socket would clash.
+control_socket_disable = True
 
 # prometheus-client multiprocess mode: every worker writes its figures to this directory, so
 # /metrics adds them up whichever worker answers. Set before the app (and prometheus) is imported.
