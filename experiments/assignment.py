@@ -1,8 +1,8 @@
 """Which variant a user gets: a pure function of the experiment's configuration and the user.
 
 No state is stored or read, so every replica and every SDK computes the same answer from the same
-configuration (docs/hashing.md). For a running experiment the decision takes three independent
-points of `experiments.hashing` in turn:
+configuration (docs/hashing.md). A status other than running decides alone (control, or the
+winner once concluded, outside the experiment). For a running experiment, in turn:
 
 1. targeting must match the attributes            (else control, reason "targeting");
 2. with a `layer`, bucket_of(user, "layer:<layer>") must lie in `layer_range` [lo, hi)
@@ -10,31 +10,25 @@ points of `experiments.hashing` in turn:
 3. bucket_of(user, "<seed>:traffic") < `traffic`  (else control, reason "traffic");
 4. the variant whose cumulative weight range [c_i, c_i+1) holds bucket_of(user, "<seed>:variant").
 
-Because the traffic point does not depend on `traffic` and the variant point does not depend on
-traffic at all, raising traffic only adds users and never moves one (monotone ramps); and because
-every experiment of a layer uses the same layer point, disjoint ranges never share a user.
+The three points are independent (different salts) and none depends on `traffic`, which only
+moves the threshold of step 3: raising it adds users and never moves one to another variant,
+lowering it only takes users out (monotone ramps). Every experiment of a layer reads the same
+layer point, so experiments with disjoint ranges never share a user.
 
-Compilation does all the work that does not depend on the user (salts as bytes, boundaries,
-targeting closures, even the `Assignment` values themselves), so `assign` costs little more than
-its two or three SHA-256 calls.
+Compilation does all the work that does not depend on the user (boundaries, targeting closures,
+hash states already fed their salt, even the `Assignment` values themselves), so `assign` costs
+little more than its two or three SHA-256 calls.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final
 
-from experiments.hashing import (
-    bucket_of_encoded,
-    encode_text,
-    layer_salt,
-    salt_prefix,
-    traffic_salt,
-    variant_salt,
-)
+from experiments.hashing import encode_text, layer_salt, salted_bucket, traffic_salt, variant_salt
 from experiments.model import Experiment, Status
 from experiments.targeting import Predicate, compile_targeting
 
@@ -72,22 +66,24 @@ class CompiledExperiment:
     """Everything `assign` needs, precomputed from an `Experiment` by `compile_experiment`.
 
     `fixed` is the answer for every user when the status alone decides (anything but running).
+    The `*_bucket` functions are `experiments.hashing.salted_bucket` of the three salts.
     `upper_bounds` are the cumulative weights closing each positive-weight variant's range except
     the last, which takes everything above (so rounding below 1 can never leave a gap); `assigned`
-    holds the answer for each of those variants, in the same order.
+    holds the answer for each of those variants, in the same order. `assign` returns one of these
+    very `Assignment` objects (`fixed`, `assigned`, `by_*`), never a new one, so a caller may key
+    per-answer data by identity.
     """
 
     key: str
     status: Status
-    seed: str
     traffic: float
     fixed: Assignment | None
     targeting: Predicate | None
-    layer_prefix: bytes | None
+    layer_bucket: Callable[[bytes], float] | None
     layer_lo: float
     layer_hi: float
-    traffic_prefix: bytes
-    variant_prefix: bytes
+    traffic_bucket: Callable[[bytes], float]
+    variant_bucket: Callable[[bytes], float]
     upper_bounds: tuple[float, ...]
     assigned: tuple[Assignment, ...]
     by_targeting: Assignment
@@ -112,28 +108,27 @@ def compile_experiment(exp: Experiment) -> CompiledExperiment:
         if variant.weight > 0.0:
             bounds.append(cumulative)
 
+    layer_bucket = None if exp.layer is None else salted_bucket(layer_salt(exp.layer))
     if exp.layer is None:
-        layer_prefix, lo, hi = None, 0.0, 1.0
+        lo, hi = 0.0, 1.0
     elif exp.layer_range is None:
         # A layered experiment without its share of the layer cannot prove it is disjoint from
         # its neighbours, so it includes nobody rather than risk sharing users.
-        layer_prefix, lo, hi = salt_prefix(layer_salt(exp.layer)), 0.0, 0.0
+        lo, hi = 0.0, 0.0
     else:
-        layer_prefix = salt_prefix(layer_salt(exp.layer))
         lo, hi = exp.layer_range
 
     return CompiledExperiment(
         key=key,
         status=exp.status,
-        seed=seed,
         traffic=exp.traffic,
         fixed=fixed,
         targeting=None if exp.targeting is None else compile_targeting(exp.targeting),
-        layer_prefix=layer_prefix,
+        layer_bucket=layer_bucket,
         layer_lo=lo,
         layer_hi=hi,
-        traffic_prefix=salt_prefix(traffic_salt(seed)),
-        variant_prefix=salt_prefix(variant_salt(seed)),
+        traffic_bucket=salted_bucket(traffic_salt(seed)),
+        variant_bucket=salted_bucket(variant_salt(seed)),
         upper_bounds=tuple(bounds[:-1]),
         assigned=tuple(Assignment(key, v.key, True, Reason.ASSIGNED) for v in positive),
         by_targeting=Assignment(key, control, False, Reason.TARGETING),
@@ -173,13 +168,13 @@ def assign(
     ):
         return compiled.by_targeting
     unit = encode_text(user_id)
-    if compiled.layer_prefix is not None and not (
-        compiled.layer_lo <= bucket_of_encoded(compiled.layer_prefix, unit) < compiled.layer_hi
+    if compiled.layer_bucket is not None and not (
+        compiled.layer_lo <= compiled.layer_bucket(unit) < compiled.layer_hi
     ):
         return compiled.by_layer
-    if not bucket_of_encoded(compiled.traffic_prefix, unit) < compiled.traffic:
+    if not compiled.traffic_bucket(unit) < compiled.traffic:
         return compiled.by_traffic
-    point = bucket_of_encoded(compiled.variant_prefix, unit)
+    point = compiled.variant_bucket(unit)
     return compiled.assigned[bisect_right(compiled.upper_bounds, point)]
 
 

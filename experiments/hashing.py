@@ -20,6 +20,7 @@ however odd, makes hashing fail.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from hashlib import sha256
 
 SEPARATOR = "\x1f"
@@ -39,20 +40,27 @@ def encode_text(text: str) -> bytes:
         return repaired.encode("utf-8")
 
 
-def salt_prefix(salt: str) -> bytes:
-    """The bytes hashed before the unit: computed once per salt by callers that assign in bulk."""
-    return encode_text(salt) + _SEPARATOR_BYTE
+def salted_bucket(salt: str) -> Callable[[bytes], float]:
+    """The function `encode_text(unit) -> bucket_of(unit, salt)`, for callers that assign in bulk.
 
+    The salt and separator are hashed once, here; each call copies that SHA-256 state and feeds
+    it only the unit, which costs about a quarter less than hashing the whole message again.
+    Copying a shared hash object is thread-safe in CPython, so one function serves every thread.
+    """
+    salted = sha256(encode_text(salt) + _SEPARATOR_BYTE)
 
-def bucket_of_encoded(prefix: bytes, unit: bytes) -> float:
-    """`bucket_of` for a precomputed `salt_prefix` and `encode_text(unit)`: the hot path."""
-    top: int = _TOP_64_BITS(sha256(prefix + unit).digest())[0]
-    return (top >> 11) * _TWO_TO_MINUS_53
+    def bucket(unit: bytes) -> float:
+        state = salted.copy()
+        state.update(unit)
+        top: int = _TOP_64_BITS(state.digest())[0]
+        return (top >> 11) * _TWO_TO_MINUS_53
+
+    return bucket
 
 
 def bucket_of(unit: str, salt: str) -> float:
     """The point in [0, 1) of `unit` under `salt`; see the module docstring for the formula."""
-    return bucket_of_encoded(salt_prefix(salt), encode_text(unit))
+    return salted_bucket(salt)(encode_text(unit))
 
 
 def traffic_salt(seed: str) -> str:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,9 @@ ATTRIBUTES: list[dict[str, Any] | None] = [
     {"country": "de", "plan": None, "age": "34", "beta": 1, "email": "bob@example.org"},
 ]
 
+DEFAULTS: dict[str, Any] = {"control": "control", "status": "running", "traffic": 1.0}
+"""What a configuration in `experiments` means when it leaves a field out."""
+
 TWO_WAY = [{"key": "control", "weight": 0.5}, {"key": "friendly", "weight": 0.5}]
 
 EXPERIMENTS: dict[str, dict[str, Any]] = {
@@ -97,7 +101,12 @@ EXPERIMENTS: dict[str, dict[str, Any]] = {
         "variants": [{"key": f"v{i}", "weight": 0.1} for i in range(10)],
         "control": "v0",
     },
-    "low-traffic": {"key": "low-traffic", "seed": "low-traffic", "variants": TWO_WAY, "traffic": 0.1},
+    "low-traffic": {
+        "key": "low-traffic",
+        "seed": "low-traffic",
+        "variants": TWO_WAY,
+        "traffic": 0.1,
+    },
     "half-traffic": {
         "key": "half-traffic",
         "seed": "half-traffic",
@@ -171,8 +180,8 @@ HASH_INPUTS = [
     ("", ""),
     ("", "summary-tone:variant"),
     ("user-12345", ""),
-    ("ab", "c"),
-    ("b", "c\x1fa"),
+    ("c", "ab"),  # with the separator, these two differ
+    ("bc", "a"),
     ("Zo\u00eb", "s"),
     ("\U0001f600", "s"),
     ("\ud800", "s"),
@@ -180,10 +189,9 @@ HASH_INPUTS = [
 ]
 
 
-def experiment_of(config: dict[str, Any]) -> Experiment:
-    """The full model from a vector configuration: status running, control "control" by default."""
-    defaults = {"name": config["key"], "control": "control", "status": "running"}
-    return Experiment.model_validate(defaults | config)
+def experiment_of(name: str, config: dict[str, Any]) -> Experiment:
+    """The full model from a vector configuration (the model also needs a descriptive name)."""
+    return Experiment.model_validate({"name": name} | DEFAULTS | config)
 
 
 def hash_vector(unit: str, salt: str) -> dict[str, Any]:
@@ -200,7 +208,7 @@ def hash_vector(unit: str, salt: str) -> dict[str, Any]:
 def cases() -> list[dict[str, Any]]:
     out = []
     for number, (name, config) in enumerate(EXPERIMENTS.items()):
-        experiment = experiment_of(config)
+        experiment = experiment_of(name, config)
         compiled = compile_experiment(experiment)
         seed = experiment.seed or experiment.key
         for index, user in enumerate(USERS):
@@ -246,20 +254,18 @@ def render(document: dict[str, Any]) -> str:
 
 
 def main() -> None:
+    generated = cases()
     document = {
         "description": "Test vectors of the prompt-rollout hash and assignment specification",
         "specification": "docs/hashing.md",
-        "experiment_defaults": {"control": "control", "status": "running", "traffic": 1.0},
+        "experiment_defaults": DEFAULTS,
         "hashes": [hash_vector(unit, salt) for unit, salt in HASH_INPUTS],
         "experiments": EXPERIMENTS,
-        "cases": cases(),
+        "cases": generated,
     }
     OUTPUT.write_text(render(document), encoding="ascii")
-    reasons: dict[str, int] = {}
-    for case in document["cases"]:
-        reason = case["expected"]["reason"]
-        reasons[reason] = reasons.get(reason, 0) + 1
-    print(f"wrote {len(document['cases'])} cases to {OUTPUT}: {reasons}")
+    reasons = Counter(case["expected"]["reason"] for case in generated)
+    print(f"wrote {len(generated)} cases to {OUTPUT}: {dict(reasons)}")
 
 
 if __name__ == "__main__":
