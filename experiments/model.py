@@ -12,12 +12,34 @@ from enum import StrEnum
 from itertools import pairwise
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 KEY_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 KEY_RE = re.compile(KEY_PATTERN)
 Key = Annotated[str, Field(pattern=KEY_PATTERN, description="lower-case key, 1 to 64 characters")]
 PROMPT_REF_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}@[a-z0-9][a-z0-9_-]{0,63}$"
+
+
+
+def _utf8(text: str) -> str:
+    """JSON can carry lone surrogates; Redis keys and values cannot, so refuse them at the edge."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text (no lone surrogates)") from None
+    return text
+
+
+UnitId = Annotated[
+    str, Field(min_length=1, max_length=256, description="the user id"), AfterValidator(_utf8)
+]
 
 MAX_VARIANTS = 20
 MAX_METRICS = 50
@@ -234,6 +256,16 @@ class Experiment(ExperimentFields):
         default_factory=dict, description="variant key -> pinned prompt version"
     )
     pending: list[PendingChange] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _state(self) -> Experiment:
+        if self.winner is not None and self.winner not in self.variant_keys():
+            raise ValueError(f"winner {self.winner!r} is not one of the variants")
+        if self.layer_range is not None:
+            lo, hi = self.layer_range
+            if not 0.0 <= lo < hi <= 1.0 or self.layer is None:
+                raise ValueError("layer_range must be 0 <= lo < hi <= 1, with a layer")
+        return self
 
     def variant_keys(self) -> list[str]:
         return [v.key for v in self.variants]

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from experiments.assignment import assign
 from experiments.errors import NotFound
-from experiments.model import Key, Role, Status
+from experiments.model import Key, Role, Status, UnitId
 from experiments.store.exposures import ExposureWrite
 from rollout.api.batches import BatchAnswer, validate_items
 from rollout.api.routing import route, runtime
@@ -19,12 +19,11 @@ from rollout.observability import ASSIGNMENTS
 blueprint = Blueprint("assign", __name__, url_prefix="/api/v1")
 
 MAX_ATTRIBUTES = 100
-UserId = Field(min_length=1, max_length=256)
 
 
 class AssignRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    user_id: str = UserId
+    user_id: UnitId
     attributes: dict[str, Any] = Field(default_factory=dict, max_length=MAX_ATTRIBUTES)
     experiments: list[Key] | None = Field(default=None, max_length=200)
     track: bool = True
@@ -53,7 +52,7 @@ class AssignResponse(BaseModel):
 
 class Exposure(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    user_id: str = UserId
+    user_id: UnitId
     experiment: Key
     variant: Key
     attributes: dict[str, Any] = Field(default_factory=dict, max_length=MAX_ATTRIBUTES)

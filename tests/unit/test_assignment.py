@@ -79,8 +79,8 @@ def test_a_concluded_experiment_without_a_winner_gives_control() -> None:
     assert assign(compiled(status="concluded"), "u1", None).variant == "control"
 
 
-def test_a_winner_that_is_not_a_variant_cannot_be_compiled() -> None:
-    with pytest.raises(ValueError, match="winner 'nope' is not one of its variants"):
+def test_a_winner_that_is_not_a_variant_is_refused_by_the_model() -> None:
+    with pytest.raises(ValueError, match="winner 'nope' is not one of the variants"):
         compiled(status="concluded", winner="nope")
 
 
