@@ -33,13 +33,18 @@ MetricType = Literal["binary", "mean", "ratio"]
 class Comparison:
     """Treatment minus control: fixed-horizon figures (see `FixedResult`) and always-valid ones.
 
-    `sequential_*` are None exactly when the fixed-horizon figure they are built from is;
-    `unavailable_reason` is None exactly when every figure is present.
+    `sequential_ci` and `sequential_p_value` are None exactly when `se` is;
+    `sequential_relative_ci` is documented in `sequential.sequential_relative_ci`.
+    `unavailable_reason` is None exactly when every fixed-horizon figure is present.
     """
 
     metric_type: MetricType
     n_control: int
     n_treatment: int
+    control_mean: float | None
+    treatment_mean: float | None
+    control_se: float | None
+    treatment_se: float | None
     diff: float | None
     se: float | None
     ci: tuple[float, float] | None
@@ -60,6 +65,7 @@ def compare(
     treatment: Moments,
     alpha: float = ...,
     tuning_users: int = ...,
+    sequential_alpha: float | None = ...,
 ) -> Comparison: ...
 
 
@@ -70,6 +76,7 @@ def compare(
     treatment: RatioMoments,
     alpha: float = ...,
     tuning_users: int = ...,
+    sequential_alpha: float | None = ...,
 ) -> Comparison: ...
 
 
@@ -79,19 +86,29 @@ def compare(
     treatment: Moments | RatioMoments,
     alpha: float = DEFAULT_ALPHA,
     tuning_users: int = DEFAULT_TUNING_USERS,
+    sequential_alpha: float | None = None,
 ) -> Comparison:
     """Compare `treatment` with `control` for a metric of `metric_type`.
 
     `binary` uses `two_proportion`, `mean` uses `welch` (both on `Moments`), `ratio` uses
-    `delta_ratio` (on `RatioMoments`); the sequential figures use `alpha` and `tuning_users` as
-    documented in `experiments.stats.sequential`. Raises TypeError when the sums do not fit the
-    metric type and ValueError for an unknown type: both are caller defects, not data.
+    `delta_ratio` (on `RatioMoments`); the sequential figures use `tuning_users` and
+    `sequential_alpha` (by default `alpha`) as documented in `experiments.stats.sequential`.
+    Each comparison's sequential figures keep its own false-alarm rate at their level; to keep
+    the chance that any of an experiment's `m` decision metrics in `k` treatment arms ever fires
+    falsely at `alpha`, pass `sequential_alpha = alpha / (m * k)` (Bonferroni, valid under any
+    dependence and any stopping rule). Raises TypeError when the sums do not fit the metric type
+    and ValueError for an unknown type: both are caller defects, not data.
     """
     fixed = _fixed(metric_type, control, treatment, alpha)
+    level = alpha if sequential_alpha is None else sequential_alpha
     return Comparison(
         metric_type=metric_type,
         n_control=fixed.n_control,
         n_treatment=fixed.n_treatment,
+        control_mean=fixed.control_mean,
+        treatment_mean=fixed.treatment_mean,
+        control_se=fixed.control_se,
+        treatment_se=fixed.treatment_se,
         diff=fixed.diff,
         se=fixed.se,
         ci=fixed.ci,
@@ -99,9 +116,9 @@ def compare(
         relative_lift=fixed.relative_lift,
         relative_se=fixed.relative_se,
         relative_ci=fixed.relative_ci,
-        sequential_ci=sequential_ci(fixed, alpha, tuning_users),
-        sequential_relative_ci=sequential_relative_ci(fixed, alpha, tuning_users),
-        sequential_p_value=sequential_p_value(fixed, alpha, tuning_users),
+        sequential_ci=sequential_ci(fixed, level, tuning_users),
+        sequential_relative_ci=sequential_relative_ci(fixed, level, tuning_users),
+        sequential_p_value=sequential_p_value(fixed, level, tuning_users),
         unavailable_reason=fixed.unavailable_reason,
     )
 

@@ -44,13 +44,19 @@ class Reason(StrEnum):
 class FixedResult:
     """Treatment minus control, absolute and relative, with its standard errors.
 
-    `se` and `relative_se` are the standard errors behind `ci` and `relative_ci`; the sequential
-    figures are built from them and from `n_control + n_treatment`.
-    `unavailable_reason` is None exactly when every figure is present.
+    `control_mean` and `treatment_mean` are the arms' estimates (the proportion, mean or ratio)
+    and `control_se`, `treatment_se` their standard errors; `se` and `relative_se` are the
+    standard errors behind `ci` and `relative_ci`. The sequential figures are built from these
+    and from `n_control + n_treatment`. `unavailable_reason` is None exactly when every figure is
+    present.
     """
 
     n_control: int
     n_treatment: int
+    control_mean: float | None
+    treatment_mean: float | None
+    control_se: float | None
+    treatment_se: float | None
     diff: float | None
     se: float | None
     ci: tuple[float, float] | None
@@ -93,9 +99,9 @@ def two_proportion(
     The pooled variance is the variance under the null hypothesis of equal proportions, hence the
     test's; the unpooled (Wald) variance holds whatever the difference, hence the interval's
     (Agresti, "Categorical Data Analysis", 3rd ed., 2013; as statsmodels' `proportions_ztest`
-    and `confint_proportions_2indep(method="wald")`). The unpooled standard
-    error is `se`, the one the sequential figures use. Raises ValueError when `total` is not a
-    count of successes between 0 and `n`: that is a store defect, not degenerate data.
+    and `confint_proportions_2indep(method="wald")`). The unpooled standard error is `se`, the
+    one the sequential figures use. Raises ValueError when `total` is not a count of successes
+    between 0 and `n`: that is a store defect, not degenerate data.
     """
     _check_alpha(alpha)
     arm_c, arm_t = _proportion_arm(control), _proportion_arm(treatment)
@@ -234,6 +240,10 @@ def _partial(control: _Arm, treatment: _Arm, reason: Reason) -> FixedResult:
     return FixedResult(
         n_control=control.n,
         n_treatment=treatment.n,
+        control_mean=control.estimate,
+        treatment_mean=treatment.estimate,
+        control_se=None,
+        treatment_se=None,
         diff=diff,
         se=None,
         ci=None,
@@ -265,6 +275,10 @@ def _complete(
     absolute = FixedResult(
         n_control=control.n,
         n_treatment=treatment.n,
+        control_mean=control.value,
+        treatment_mean=treatment.value,
+        control_se=math.sqrt(control.variance),
+        treatment_se=math.sqrt(treatment.variance),
         diff=diff,
         se=se,
         ci=(diff - critical * se, diff + critical * se),
