@@ -1,7 +1,9 @@
-"""Prompt versions (append-only lists), labels and pins in Redis.
+"""Prompt versions (append-only lists), labels, label proposals and pins in Redis.
 
-A version is never rewritten or removed: the list only grows, and a version that an experiment
-references is also recorded as pinned so tooling can tell which versions are in use.
+A version is never rewritten or removed: the list only grows (nothing in the service deletes from
+it), and a version that an experiment references is also recorded as pinned so tooling can tell
+which versions are in use. A prompt's keys share one hash tag, so its multi-key steps are atomic
+on a Redis Cluster too.
 """
 
 from __future__ import annotations
@@ -9,10 +11,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from experiments.errors import NotFound
+from experiments.errors import Conflict, NotFound
+from experiments.prompt_labels import LabelProposal
 from experiments.store import keys
 from experiments.store.connection import Redis
 from experiments.store.scripts import Scripts
+
+MAX_VERSION = 2**31
+"""No prompt reaches this many versions; a larger number in a URL simply finds nothing."""
 
 
 class PromptStore:
@@ -32,8 +38,38 @@ class PromptStore:
             self._redis.sadd(keys.PROMPT_INDEX, name)
         return int(version), bool(created)
 
+    def require(self, name: str) -> None:
+        """NotFound unless the prompt has a version (every prompt has one from its creation)."""
+        if not self._redis.exists(keys.prompt_versions(name)):
+            raise NotFound(f"prompt {name!r} not found")
+
     def names(self) -> list[str]:
         return sorted(self._redis.smembers(keys.PROMPT_INDEX))
+
+    def summaries(self, names: list[str]) -> list[dict[str, Any]]:
+        """For a page of the list: each prompt's version count, latest version and labels."""
+        if not names:
+            return []
+        pipe = self._redis.pipeline(transaction=False)
+        for name in names:
+            pipe.llen(keys.prompt_versions(name))
+            pipe.lindex(keys.prompt_versions(name), -1)
+            pipe.hgetall(keys.prompt_labels(name))
+        raw = pipe.execute()
+        found = []
+        for index, name in enumerate(names):
+            count, latest, labels = raw[3 * index : 3 * index + 3]
+            if not count:
+                continue
+            found.append(
+                {
+                    "name": name,
+                    "versions": int(count),
+                    "latest": json.loads(latest),
+                    "labels": {k: int(v) for k, v in labels.items()},
+                }
+            )
+        return found
 
     def versions(self, name: str) -> list[dict[str, Any]]:
         raw = self._redis.lrange(keys.prompt_versions(name), 0, -1)
@@ -45,7 +81,8 @@ class PromptStore:
         return int(self._redis.llen(keys.prompt_versions(name)))
 
     def get_version(self, name: str, version: int) -> dict[str, Any]:
-        raw = self._redis.lindex(keys.prompt_versions(name), version - 1) if version >= 1 else None
+        in_range = 1 <= version <= MAX_VERSION  # beyond, Redis refuses the index outright
+        raw = self._redis.lindex(keys.prompt_versions(name), version - 1) if in_range else None
         if raw is None:
             raise NotFound(f"prompt version {name}@{version} not found")
         document: dict[str, Any] = json.loads(raw)
@@ -82,10 +119,51 @@ class PromptStore:
         }
 
     def set_label(self, name: str, label: str, version: int, entry: dict[str, Any]) -> None:
+        """Move a label at once; a proposal to move it waits no more (it is superseded)."""
         pipe = self._redis.pipeline(transaction=True)
         pipe.hset(keys.prompt_labels(name), label, version)
+        pipe.hdel(keys.prompt_pending(name), label)
         pipe.rpush(keys.prompt_history(name), json.dumps(entry))
         pipe.execute()
+
+    def pending(self, name: str) -> list[LabelProposal]:
+        raw = self._redis.hvals(keys.prompt_pending(name))
+        return sorted(
+            (LabelProposal.model_validate_json(item) for item in raw), key=lambda p: p.label
+        )
+
+    def propose_label(self, name: str, proposal: LabelProposal, entry: dict[str, Any]) -> None:
+        """Record a label move waiting for review; it replaces an older proposal for the label."""
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.hset(keys.prompt_pending(name), proposal.label, proposal.model_dump_json())
+        pipe.rpush(keys.prompt_history(name), json.dumps(entry))
+        pipe.execute()
+
+    def approve_label(
+        self, name: str, proposal: LabelProposal, entries: list[dict[str, Any]]
+    ) -> None:
+        """Apply an approved proposal if neither it nor its label changed since it was read."""
+        expected = "" if proposal.previous is None else str(proposal.previous)
+        result = self._scripts["approve_prompt_label"](
+            keys=[
+                keys.prompt_labels(name),
+                keys.prompt_pending(name),
+                keys.prompt_history(name),
+            ],
+            args=[
+                proposal.label,
+                proposal.id,
+                expected,
+                str(proposal.version),
+                *(json.dumps(entry) for entry in entries),
+            ],
+        )
+        if int(result) != 1:
+            raise Conflict(
+                f"the proposal {proposal.id!r} is stale: label {proposal.label!r} or its proposal"
+                " changed meanwhile",
+                code="stale_approval",
+            )
 
     def resolve(self, name: str, ref: str) -> int | None:
         """A version number for "3" or for a label; None when there is no such version."""
@@ -106,5 +184,6 @@ class PromptStore:
         return found
 
     def history(self, name: str, offset: int = 0, limit: int = 100) -> list[dict[str, Any]]:
+        """Every change of the prompt, oldest first: versions, label moves, proposals, approvals."""
         raw = self._redis.lrange(keys.prompt_history(name), offset, offset + limit - 1)
         return [json.loads(item) for item in raw]

@@ -1,0 +1,366 @@
+"""Prompts: immutable versions, labels (reviewed for `production`), rendering, diffs.
+
+`editor` writes; `editor` and `release` read; applications (`sdk`) resolve a label to the version
+they should use outside any experiment.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint
+from pydantic import BaseModel, ConfigDict, Field
+
+from experiments.model import KEY_PATTERN, Role
+from experiments.prompt_labels import LabelProposal
+from experiments.prompts import (
+    PromptTest,
+    PromptVersionCreate,
+    RenderRequest,
+    render,
+    unified_diff,
+)
+from rollout import prompt_operations
+from rollout.api.routing import principal_name, route, runtime
+
+blueprint = Blueprint("prompts", __name__, url_prefix="/api/v1")
+
+WRITERS = [Role.EDITOR]
+READERS = [Role.EDITOR, Role.RELEASE]
+RESOLVERS = [Role.SDK, Role.EDITOR, Role.RELEASE]
+APPROVERS = [Role.EDITOR, Role.RELEASE]
+
+
+class PromptVersionBrief(BaseModel):
+    name: str
+    version: int
+    sha256: str
+    model: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    message: str | None = None
+    variables: list[str] = Field(default_factory=list)
+    author: str | None = None
+    created_at: float | None = None
+
+
+class PromptVersionSummary(PromptVersionBrief):
+    pinned_by: list[str] = Field(
+        default_factory=list, description="experiments whose variants reference this version"
+    )
+
+
+class PromptVersionOut(PromptVersionSummary):
+    template: str
+    tests: list[PromptTest] = Field(default_factory=list)
+
+
+class ResolvedVersion(BaseModel):
+    """What an application needs to use a prompt outside any experiment."""
+
+    name: str
+    label: str
+    version: int
+    sha256: str
+    template: str
+    model: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    variables: list[str] = Field(default_factory=list)
+
+
+class PromptDetail(BaseModel):
+    name: str
+    versions: list[PromptVersionSummary]
+    labels: dict[str, int]
+    pending: list[LabelProposal] = Field(description="label moves waiting for review")
+
+
+class PromptSummary(BaseModel):
+    name: str
+    versions: int
+    latest: PromptVersionBrief
+    labels: dict[str, int]
+
+
+class PromptList(BaseModel):
+    prompts: list[PromptSummary]
+    total: int
+    limit: int
+    offset: int
+    next_offset: int | None
+
+
+class PromptListQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    limit: int = Field(default=50, ge=1, le=500)
+    offset: int = Field(default=0, ge=0, le=10**6)
+
+
+class PromptHistoryQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    limit: int = Field(default=100, ge=1, le=1000)
+    offset: int = Field(default=0, ge=0, le=10**7)
+
+
+class PromptHistory(BaseModel):
+    prompt: str
+    history: list[dict[str, Any]]
+
+
+class RenderedText(BaseModel):
+    text: str
+
+
+class PromptDiff(BaseModel):
+    prompt: str
+    from_version: int
+    to_version: int
+    identical: bool
+    diff: str = Field(description="unified diff of the template, then of the model and params")
+
+
+class LabelMove(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    version: int = Field(ge=1)
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+class LabelState(BaseModel):
+    prompt: str
+    label: str
+    version: int | None = Field(description="where the label points now")
+    previous: int | None
+    changed: bool
+    pending: LabelProposal | None = None
+
+
+class LabelApproval(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    change: str = Field(min_length=1, max_length=64, description="the id of the pending change")
+
+
+class ResolveQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    label: str = Field(default="production", pattern=KEY_PATTERN)
+
+
+def _pinned_by(name: str) -> dict[int, list[str]]:
+    pins = runtime().store.prompts.pins(name)
+    return {
+        version: sorted({ref.partition(":")[0] for ref in refs}) for version, refs in pins.items()
+    }
+
+
+def _brief(document: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in document.items() if k in PromptVersionBrief.model_fields}
+
+
+def _summary(document: dict[str, Any], pins: dict[int, list[str]]) -> dict[str, Any]:
+    return _brief(document) | {"pinned_by": pins.get(document["version"], [])}
+
+
+def _full(document: dict[str, Any], pins: dict[int, list[str]]) -> dict[str, Any]:
+    return _summary(document, pins) | {
+        "template": document["template"],
+        "tests": document.get("tests") or [],
+    }
+
+
+def _label_state(outcome: prompt_operations.LabelOutcome) -> tuple[dict[str, Any], int]:
+    body = LabelState(
+        prompt=outcome.prompt,
+        label=outcome.label,
+        version=outcome.version,
+        previous=outcome.previous,
+        changed=outcome.changed,
+        pending=outcome.pending,
+    ).model_dump(mode="json")
+    waiting = outcome.pending is not None and not outcome.changed
+    return body, (202 if waiting else 200)
+
+
+@route(
+    blueprint,
+    "/prompts/<prompt>/versions",
+    "POST",
+    summary="Create the next immutable version (the same content as the latest answers 200)",
+    roles=WRITERS,
+    body=PromptVersionCreate,
+    response=PromptVersionOut,
+    status=201,
+    extra_responses={200: "the same content as the latest version: that version"},
+)
+def create_version(prompt: str, body: PromptVersionCreate) -> Any:
+    rt = runtime()
+    document, created = prompt_operations.create_version(
+        rt.store, prompt, body, principal_name(), rt.now()
+    )
+    return _full(document, _pinned_by(prompt)), (201 if created else 200)
+
+
+@route(
+    blueprint,
+    "/prompts",
+    "GET",
+    summary="List prompts (paginated)",
+    roles=READERS,
+    query=PromptListQuery,
+    response=PromptList,
+)
+def list_prompts(query: PromptListQuery) -> Any:
+    prompts = runtime().store.prompts
+    names = prompts.names()
+    page = names[query.offset : query.offset + query.limit]
+    following = query.offset + query.limit
+    return {
+        "prompts": [s | {"latest": _brief(s["latest"])} for s in prompts.summaries(page)],
+        "total": len(names),
+        "limit": query.limit,
+        "offset": query.offset,
+        "next_offset": following if following < len(names) else None,
+    }
+
+
+@route(
+    blueprint,
+    "/prompts/<prompt>",
+    "GET",
+    summary="A prompt: its versions, labels and pending label moves",
+    roles=READERS,
+    response=PromptDetail,
+    errors=[404],
+)
+def get_prompt(prompt: str) -> Any:
+    prompts = runtime().store.prompts
+    versions = prompts.versions(prompt)
+    pins = _pinned_by(prompt)
+    return {
+        "name": prompt,
+        "versions": [_summary(v, pins) for v in versions],
+        "labels": prompts.labels(prompt),
+        "pending": [p.model_dump(mode="json") for p in prompts.pending(prompt)],
+    }
+
+
+@route(
+    blueprint,
+    "/prompts/<prompt>/versions/<int:n>",
+    "GET",
+    summary="One version, with its template, variables and tests",
+    roles=READERS,
+    response=PromptVersionOut,
+    errors=[404],
+)
+def get_version(prompt: str, n: int) -> Any:
+    return _full(runtime().store.prompts.get_version(prompt, n), _pinned_by(prompt))
+
+
+@route(
+    blueprint,
+    "/prompts/<prompt>/versions/<int:n>/render",
+    "POST",
+    summary="Render a version in the sandbox (a missing variable is 422 naming it)",
+    roles=READERS,
+    body=RenderRequest,
+    response=RenderedText,
+    errors=[404],
+)
+def render_version(prompt: str, n: int, body: RenderRequest) -> Any:
+    document = runtime().store.prompts.get_version(prompt, n)
+    return {"text": render(document["template"], body.variables)}
+
+
+@route(
+    blueprint,
+    "/prompts/<prompt>/versions/<int:a>/diff/<int:b>",
+    "GET",
+    summary="Unified diff from version a to version b (template, model and params)",
+    roles=READERS,
+    response=PromptDiff,
+    errors=[404],
+)
+def diff_versions(prompt: str, a: int, b: int) -> Any:
+    prompts = runtime().store.prompts
+    before, after = prompts.get_version(prompt, a), prompts.get_version(prompt, b)
+    return {
+        "prompt": prompt,
+        "from_version": a,
+        "to_version": b,
+        "identical": before["sha256"] == after["sha256"],
+        "diff": unified_diff(before, after),
+    }
+
+
+@route(
+    blueprint,
+    "/prompts/<prompt>/labels/<label>",
+    "PUT",
+    summary="Point a label at a version (moving `production` waits for review when required)",
+    roles=WRITERS,
+    body=LabelMove,
+    response=LabelState,
+    errors=[404],
+    extra_responses={202: "the move waits for review"},
+)
+def put_label(prompt: str, label: str, body: LabelMove) -> Any:
+    rt = runtime()
+    outcome = prompt_operations.move_label(
+        rt.store,
+        prompt,
+        label,
+        body.version,
+        principal_name(),
+        rt.now(),
+        rt.settings.require_review,
+        body.reason,
+    )
+    return _label_state(outcome)
+
+
+@route(
+    blueprint,
+    "/prompts/<prompt>/approve",
+    "POST",
+    summary="Approve a pending label move (four eyes: not by its proposer)",
+    roles=APPROVERS,
+    body=LabelApproval,
+    response=LabelState,
+    errors=[404, 409],
+)
+def approve_label(prompt: str, body: LabelApproval) -> Any:
+    rt = runtime()
+    outcome = prompt_operations.approve_label(
+        rt.store, prompt, body.change, principal_name(), rt.now()
+    )
+    return _label_state(outcome)
+
+
+@route(
+    blueprint,
+    "/prompts/<prompt>/resolve",
+    "GET",
+    summary="The version a label points at: what to use outside any experiment",
+    roles=RESOLVERS,
+    query=ResolveQuery,
+    response=ResolvedVersion,
+    errors=[404],
+)
+def resolve_label(prompt: str, query: ResolveQuery) -> Any:
+    document = prompt_operations.resolve_label(runtime().store, prompt, query.label)
+    fields = ResolvedVersion.model_fields
+    return {k: v for k, v in document.items() if k in fields} | {"label": query.label}
+
+
+@route(
+    blueprint,
+    "/prompts/<prompt>/history",
+    "GET",
+    summary="Every change of a prompt: versions, label moves, proposals and approvals",
+    roles=READERS,
+    query=PromptHistoryQuery,
+    response=PromptHistory,
+    errors=[404],
+)
+def prompt_history(prompt: str, query: PromptHistoryQuery) -> Any:
+    prompts = runtime().store.prompts
+    prompts.require(prompt)
+    return {"prompt": prompt, "history": prompts.history(prompt, query.offset, query.limit)}
