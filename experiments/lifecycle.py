@@ -172,6 +172,14 @@ def patch(experiment: Experiment, body: ExperimentPatch, now: float, actor: str)
             [{"field": name, "message": "only in draft"} for name in locked],
             code="not_draft",
         )
+    started = experiment.status is not Status.DRAFT
+    if values.get("review") is False and experiment.review and started:
+        # Otherwise one key could switch review off and then raise traffic alone.
+        raise Conflict(
+            "review cannot be switched off once the experiment has started",
+            [{"field": "review", "message": "only in draft"}],
+            code="review_locked",
+        )
     if "variants" in values or "control" in values:
         variants = values.get("variants") or experiment.variants
         control = values.get("control") or experiment.control
@@ -186,6 +194,8 @@ def patch(experiment: Experiment, body: ExperimentPatch, now: float, actor: str)
         for name, value in values.items()
     }
     merged["updated_at"] = now
+    if "layer" in values and values["layer"] != experiment.layer:
+        merged["layer_range"] = None  # a range belongs to its layer; the store claims a new one
     try:
         updated = Experiment.model_validate(merged)
     except ValueError as exc:

@@ -4,7 +4,8 @@ Secrets are never stored; a SHA-256 of each is. A request's secret is hashed and
 lookup is by digest, so timing reveals nothing about any stored secret, and the final comparison
 is constant-time. Each worker caches the digests it has seen and drops them when the
 configuration version moves (a key created or revoked announces a change), so a revoked key is
-refused by every worker within the watcher's delay and by the revoking worker at once.
+refused by the revoking worker at once and by every other worker within the watcher's delay,
+which the revoke waits out before it answers.
 """
 
 from __future__ import annotations

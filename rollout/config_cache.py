@@ -38,6 +38,13 @@ class ConfigWatcher:
             self.refresh()
         return self._version
 
+    @property
+    def propagation_s(self) -> float:
+        """How long a change may take to reach every worker: a message on the channel arrives in
+        milliseconds, but a worker that lost it (reconnecting) sees it at its next poll, at most
+        two poll periods later. Waiting this long after a change makes it visible everywhere."""
+        return 2 * self._poll_s
+
     def saw(self, version: int) -> None:
         with self._lock:
             self._version = max(self._version, version)

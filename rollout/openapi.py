@@ -48,7 +48,7 @@ def build_openapi(version: str) -> dict[str, Any]:
         path = FLASK_PARAM.sub(r"{\1}", spec.path)
         paths.setdefault(path, {})[spec.method] = _operation(spec, refs)
     return {
-        "openapi": "3.0.3",
+        "openapi": "3.1.0",
         "info": {
             "title": "prompt-rollout",
             "version": version,
@@ -85,7 +85,7 @@ def _operation(spec: RouteSpec, refs: dict[Any, Any]) -> dict[str, Any]:
                     "name": name,
                     "in": "query",
                     "required": name in query_schema.get("required", []),
-                    "schema": _inline(prop),
+                    "schema": _inline(prop, query_schema.get("$defs", {})),
                 }
             )
     if parameters:
@@ -124,12 +124,16 @@ def _path_schema(name: str) -> dict[str, Any]:
     return {"type": "string", "pattern": r"^[a-z0-9][a-z0-9_-]{0,63}$"}
 
 
-def _inline(prop: dict[str, Any]) -> dict[str, Any]:
-    """Query parameters are scalars; anyOf [T, null] becomes T."""
+def _inline(prop: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
+    """Query parameters are scalars; anyOf [T, null] becomes T, and a reference to one of the
+    model's own definitions (an enum) is copied in, since those are not among the components."""
     if "anyOf" in prop:
         options = [o for o in prop["anyOf"] if o.get("type") != "null"]
         if len(options) == 1:
             merged = {k: v for k, v in prop.items() if k != "anyOf"}
             merged.update(options[0])
-            return merged
+            prop = merged
+    ref = prop.get("$ref", "")
+    if ref.startswith("#/$defs/"):
+        prop = {k: v for k, v in prop.items() if k != "$ref"} | defs[ref.removeprefix("#/$defs/")]
     return prop

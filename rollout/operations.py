@@ -11,7 +11,7 @@ from typing import Any
 
 from experiments import lifecycle
 from experiments.assignment import allocate_layer_range
-from experiments.errors import Conflict, Invalid
+from experiments.errors import Conflict, DomainError, Invalid
 from experiments.model import (
     FINAL_STATUSES,
     Experiment,
@@ -93,14 +93,30 @@ def _claim_layer(store: Store, experiment: Experiment, share: float | None) -> t
 
 
 def patch(
-    store: Store, key: str, body: ExperimentPatch, actor: str, now: float, review_required: bool
+    store: Store,
+    key: str,
+    body: ExperimentPatch,
+    actor: str,
+    now: float,
+    review_required: bool,
+    expected_revision: int | None = None,
 ) -> Outcome:
-    """PATCH; a raise of traffic under review becomes a proposal, the rest applies at once."""
+    """PATCH; a raise of traffic under review becomes a proposal, the rest applies at once.
+
+    With `expected_revision` (If-Match) the change applies only to that revision, checked in the
+    same compare-and-set that writes it, so of several writers holding one ETag exactly one wins.
+    """
     prompts = resolve_prompts(store, body) if body.variants is not None else None
     proposal: list[PendingChange] = []
+    move = _LayerMove.claim(store, key, body, actor, now)
 
     def change(current: Experiment) -> lifecycle.Result:
         proposal.clear()
+        if expected_revision is not None and current.revision != expected_revision:
+            raise Conflict(
+                f"experiment {key!r} changed (revision {current.revision}); reload and retry",
+                code="stale_revision",
+            )
         effective = body
         if (
             body.traffic is not None
@@ -121,17 +137,60 @@ def patch(
         updated, more = lifecycle.patch(current, effective, now, actor)
         if prompts is not None:
             updated = updated.model_copy(update={"prompts": prompts})
+        if move is not None:
+            updated = updated.model_copy(update={"layer_range": move.claimed})
         return updated, entries + more
 
-    experiment = store.experiments.update(key, change)
-    layer_changed = body.layer is not None or body.layer_share is not None
-    if layer_changed and experiment.layer is not None:
-        store.layers.release(experiment.layer, experiment.key)
-        layer_range = _claim_layer(store, experiment, experiment.layer_share)
-        experiment = store.experiments.update(
-            key, lambda e: (e.model_copy(update={"layer_range": layer_range}), [])
-        )
+    try:
+        experiment = store.experiments.update(key, change)
+    except DomainError:
+        if move is not None:
+            move.undo()
+        raise
+    if move is not None:
+        move.release_old()
     return Outcome(experiment, proposal[0] if proposal else None)
+
+
+@dataclass(frozen=True)
+class _LayerMove:
+    """A draft's new `layer` or `layer_share`: the new range is claimed before the experiment is
+    written (so a full layer refuses the PATCH whole), the old one released only after."""
+
+    store: Store
+    before: Experiment
+    layer: str | None
+    claimed: tuple[float, float] | None
+
+    @classmethod
+    def claim(
+        cls, store: Store, key: str, body: ExperimentPatch, actor: str, now: float
+    ) -> _LayerMove | None:
+        fields = body.model_fields_set
+        if not {"layer", "layer_share"} & fields:
+            return None
+        before = store.experiments.get(key)
+        lifecycle.patch(before, body, now, actor)  # refuses (not a draft, invalid) before claiming
+        layer = body.layer if "layer" in fields else before.layer
+        share = body.layer_share if "layer_share" in fields else before.layer_share
+        claimed = (
+            None
+            if layer is None
+            else store.layers.claim(layer, key, share, allocate_layer_range, replace=True)
+        )
+        return cls(store, before, layer, claimed)
+
+    def undo(self) -> None:
+        """The write failed: give back what was claimed, restore what was replaced."""
+        key, old = self.before.key, self.before
+        if self.layer is not None and self.layer != old.layer:
+            self.store.layers.release(self.layer, key)
+        elif self.layer is not None and old.layer_range is not None:
+            self.store.layers.hold(self.layer, key, old.layer_range)
+
+    def release_old(self) -> None:
+        if self.before.layer is not None and self.before.layer != self.layer:
+            self.store.layers.release(self.before.layer, self.before.key)
 
 
 def start(
@@ -171,7 +230,13 @@ def advance(
             pending = lifecycle.new_pending(
                 "advance", now, actor, stage=current.stage + 1, reason=reason
             )
-            if any(p.kind == "advance" and p.stage == pending.stage for p in current.pending):
+            waiting = next(
+                (p for p in current.pending if p.kind == "advance" and p.stage == pending.stage),
+                None,
+            )
+            if waiting is not None:
+                # Proposing again would replace the proposal a reviewer may be approving.
+                proposal.append(waiting)
                 return current, []
             proposal.append(pending)
             return lifecycle.propose(current, pending, now, actor)
@@ -231,6 +296,14 @@ def conclude(
     _release_layer(store, experiment)
     _promote_winner_prompt(store, experiment, actor, now)
     return Outcome(experiment)
+
+
+def settle(store: Store, experiment: Experiment, actor: str, now: float) -> None:
+    """What follows a rollback or conclusion written by another path (the controller's fenced
+    apply, rollout/runner.py): free the layer range, promote the winner's prompt. Safe to repeat
+    after a crash (a repeat only writes the label and its history entry again)."""
+    _release_layer(store, experiment)
+    _promote_winner_prompt(store, experiment, actor, now)
 
 
 def _release_layer(store: Store, experiment: Experiment) -> None:

@@ -22,18 +22,29 @@ class LayerStore:
         return {name: _decode(value) for name, value in raw.items()}
 
     def claim(
-        self, layer: str, experiment: str, share: float | None, allocate: Allocate
+        self,
+        layer: str,
+        experiment: str,
+        share: float | None,
+        allocate: Allocate,
+        *,
+        replace: bool = False,
     ) -> tuple[float, float]:
-        """Claim a free range for `experiment` under WATCH, so two claims never overlap."""
+        """Claim a free range for `experiment` under WATCH, so two claims never overlap.
+
+        An experiment holding a range keeps it, unless `replace`: then its own range counts as
+        free and is swapped for the new one in the same transaction (a draft's new share).
+        """
         key = keys.layer(layer)
         with self._redis.pipeline(transaction=True) as pipe:
             while True:
                 try:
                     pipe.watch(key)
                     held = {n: _decode(v) for n, v in pipe.hgetall(key).items()}
-                    if experiment in held:
+                    mine = held.pop(experiment, None)
+                    if mine is not None and not replace:
                         pipe.unwatch()
-                        return held[experiment]
+                        return mine
                     found = allocate(sorted(held.values()), share)
                     if found is None:
                         raise Conflict(
@@ -48,6 +59,10 @@ class LayerStore:
                     return found
                 except redis.WatchError:
                     continue
+
+    def hold(self, layer: str, experiment: str, held: tuple[float, float]) -> None:
+        """Put back a range known to be free for `experiment` (undoing a replacing claim)."""
+        self._redis.hset(keys.layer(layer), experiment, f"{held[0]!r},{held[1]!r}")
 
     def release(self, layer: str, experiment: str) -> None:
         self._redis.hdel(keys.layer(layer), experiment)

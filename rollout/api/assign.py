@@ -60,7 +60,11 @@ class Exposure(BaseModel):
 
 class ExposuresRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    exposures: list[dict[str, Any]] = Field(max_length=1000)
+    exposures: list[Any] = Field(
+        max_length=1000,
+        description="up to 1000 items shaped as Exposure; each is checked alone, so one bad item"
+        " is rejected by its index while the others count",
+    )
 
 
 class SdkConfig(BaseModel):
@@ -135,7 +139,7 @@ def _index(snapshot: Snapshot, experiment: str, variant: str) -> int:
 )
 def sdk_config() -> Response:
     document, etag = runtime().live.snapshot().sdk_document()
-    if etag in request.if_none_match or request.headers.get("If-None-Match") == etag:
+    if request.if_none_match.contains_weak(etag.strip('"')):  # weak comparison (RFC 9110)
         response = Response(status=304)
     else:
         response = jsonify(document)

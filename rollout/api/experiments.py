@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field
 
-from experiments.errors import Conflict
 from experiments.model import (
     Experiment,
     ExperimentCreate,
@@ -25,6 +25,7 @@ blueprint = Blueprint("experiments", __name__, url_prefix="/api/v1")
 
 READERS = [Role.EDITOR, Role.RELEASE]
 OPERATORS = [Role.RELEASE]
+REVISION_TAG = re.compile(r"[0-9]{1,18}")
 
 
 class ListQuery(BaseModel):
@@ -81,17 +82,14 @@ def _with_etag(experiment: Experiment, status: int = 200) -> Response:
     return response
 
 
-def _check_if_match(key: str) -> None:
-    """Optimistic concurrency for clients that want it: If-Match carries the revision they saw."""
-    expected = request.headers.get("If-Match")
-    if expected is None:
-        return
-    current = runtime().store.experiments.get(key)
-    if expected.strip('"') != str(current.revision):
-        raise Conflict(
-            f"experiment {key!r} changed (revision {current.revision}); reload and retry",
-            code="stale_revision",
-        )
+def _if_match_revision() -> int | None:
+    """Optimistic concurrency for clients that want it: If-Match carries the revision (ETag) they
+    saw; None when absent or `*`. A tag that is no revision of ours matches nothing (-1)."""
+    header = request.headers.get("If-Match")
+    if header is None or header.strip() == "*":
+        return None
+    tag = header.strip().removeprefix("W/").strip('"')
+    return int(tag) if REVISION_TAG.fullmatch(tag) else -1
 
 
 def _outcome(outcome: operations.Outcome) -> Any:
@@ -172,9 +170,14 @@ def get_experiment(key: str) -> Response:
 )
 def patch_experiment(key: str, body: ExperimentPatch) -> Any:
     rt = runtime()
-    _check_if_match(key)
     outcome = operations.patch(
-        rt.store, key, body, principal_name(), rt.now(), rt.settings.require_review
+        rt.store,
+        key,
+        body,
+        principal_name(),
+        rt.now(),
+        rt.settings.require_review,
+        expected_revision=_if_match_revision(),
     )
     if outcome.pending is not None:
         return _outcome(outcome)

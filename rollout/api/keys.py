@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from flask import Blueprint
@@ -78,4 +79,7 @@ def revoke_key(name: str) -> Any:
     rt.store.apikeys.revoke(name)
     rt.store.announce_change()
     rt.auth.forget()
+    # Other workers drop their cached copy of the key when they see the change; answering only
+    # after that delay means that once this call returns, no worker accepts the key any more.
+    time.sleep(rt.watcher.propagation_s)
     return "", 204

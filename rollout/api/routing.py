@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -17,7 +18,8 @@ from pydantic import BaseModel, ValidationError
 
 from experiments.errors import Invalid
 from experiments.model import Role
-from rollout.errors import Malformed, validation_details
+from experiments.store.ratelimit import RateLimitStore
+from rollout.errors import Malformed, RateLimited, TooLarge, validation_details
 
 if TYPE_CHECKING:
     from rollout.runtime import Runtime
@@ -68,9 +70,10 @@ def route(
         @functools.wraps(view)
         def wrapper(**path_args: Any) -> Any:
             if role_tuple is not None:
-                g.principal = current_app.extensions["rollout"].auth.require(
-                    request.headers.get("Authorization"), role_tuple
-                )
+                rt: Runtime = current_app.extensions["rollout"]
+                g.principal = rt.auth.require(request.headers.get("Authorization"), role_tuple)
+                if rt.settings.rate_limit_per_s > 0:
+                    enforce_rate_limit(rt, g.principal.name)
             if body is not None:
                 path_args["body"] = parse_body(body)
             if query is not None:
@@ -86,7 +89,7 @@ def route(
             return jsonify(payload), code
 
         blueprint.add_url_rule(rule, view.__name__, wrapper, methods=[method])
-        auth_errors = (401, 403) if role_tuple is not None else ()
+        auth_errors = (401, 403, 429) if role_tuple is not None else ()
         validation_errors = (400, 413, 422) if body is not None else ()
         query_errors = (422,) if query is not None else ()
         all_errors = tuple(sorted({*auth_errors, *validation_errors, *query_errors, *errors, 503}))
@@ -110,15 +113,44 @@ def route(
     return decorate
 
 
+def enforce_rate_limit(rt: Runtime, key_name: str) -> None:
+    """429 once `key_name` has spent this second's budget (ROLLOUT_RATE_LIMIT_PER_S)."""
+    wait_s = RateLimitStore(rt.store.redis).hit(key_name, rt.now(), rt.settings.rate_limit_per_s)
+    if wait_s is not None:
+        raise RateLimited(
+            f"key {key_name!r} is over its limit of {rt.settings.rate_limit_per_s} requests a"
+            " second; retry later",
+            wait_s,
+        )
+
+
 def json_body() -> Any:
     """The request's JSON, or 400 naming what is wrong with it; an empty body reads as {}."""
     raw = request.get_data(cache=True)
+    limit = request.max_content_length
+    if request.content_length is None and limit is not None and len(raw) >= limit:
+        # A body without Content-Length (chunked) is cut at the limit by Werkzeug, not refused.
+        raise TooLarge(f"the request body is larger than {limit} bytes")
     if not raw.strip():
         return {}
     try:
-        return json.loads(raw)
+        return json.loads(raw, parse_constant=_not_json, parse_float=_finite_float)
     except (ValueError, UnicodeDecodeError) as exc:
         raise Malformed(f"the request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise Malformed("the request body is nested too deeply") from None
+
+
+def _not_json(constant: str) -> float:
+    """Python's parser accepts NaN and Infinity; JSON does not, and they would not round-trip."""
+    raise ValueError(f"{constant} is not a JSON value")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"the number {text[:40]} is out of range")
+    return value
 
 
 def parse_body(model: type[BaseModel]) -> BaseModel:
