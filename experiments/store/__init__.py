@@ -10,6 +10,8 @@ from collections.abc import Callable
 from experiments.store import keys
 from experiments.store.apikeys import ApiKeyStore
 from experiments.store.connection import Redis, connect
+from experiments.store.controller import ControllerStore
+from experiments.store.events import EventStore
 from experiments.store.experiments import ExperimentStore
 from experiments.store.exposures import ExposureStore
 from experiments.store.layers import LayerStore
@@ -29,6 +31,8 @@ class Store:
         self.apikeys = ApiKeyStore(redis)
         self.layers = LayerStore(redis)
         self.prompts = PromptStore(redis, self.scripts)
+        self.events = EventStore(redis, self.scripts)
+        self.controller = ControllerStore(redis, self.scripts)
 
     @classmethod
     def from_url(cls, url: str) -> Store:

@@ -15,10 +15,14 @@ EXPERIMENT_INDEX = f"{PREFIX}:experiments"
 PROMPT_INDEX = f"{PREFIX}:prompts"
 API_KEYS_BY_NAME = f"{PREFIX}:{{apikeys}}:by-name"
 API_KEYS_BY_HASH = f"{PREFIX}:{{apikeys}}:by-hash"
-CONTROLLER_LEASE = f"{PREFIX}:controller:lease"
-CONTROLLER_FENCE = f"{PREFIX}:controller:fence"
+# The lease and its fencing counter share a hash tag: one script acquires both atomically.
+CONTROLLER_LEASE = f"{PREFIX}:{{controller}}:lease"
+CONTROLLER_FENCE = f"{PREFIX}:{{controller}}:fence"
+CONTROLLER_OUTBOX_INDEX = f"{PREFIX}:controller:outbox-index"
 WEBHOOKS_GLOBAL = f"{PREFIX}:webhooks"
 WEBHOOK_DELIVERIES = f"{PREFIX}:webhooks:deliveries"
+WEBHOOK_SCHEDULE = f"{PREFIX}:webhooks:schedule"
+WEBHOOK_SECRET = f"{PREFIX}:webhooks:secret"
 
 
 def _exp(key: str) -> str:
@@ -55,7 +59,23 @@ def event_seen(key: str, event_id: str) -> str:
 
 
 def timeline(key: str) -> str:
+    """List of per-evaluation results snapshots (JSON), oldest first; thinned when full."""
     return f"{_exp(key)}:timeline"
+
+
+def controller_fence(key: str) -> str:
+    """The highest controller fencing token that applied a decision to the experiment."""
+    return f"{_exp(key)}:fence"
+
+
+def controller_decision(key: str) -> str:
+    """The signature of the experiment's last recorded decision (history entries on change)."""
+    return f"{_exp(key)}:decision"
+
+
+def controller_outbox(key: str) -> str:
+    """Follow-ups of applied decisions (announce, layer, webhooks) not yet carried out."""
+    return f"{_exp(key)}:outbox"
 
 
 def layer(name: str) -> str:
@@ -78,6 +98,11 @@ def prompt_labels(name: str) -> str:
 
 def prompt_history(name: str) -> str:
     return f"{_prompt(name)}:history"
+
+
+def prompt_pending(name: str) -> str:
+    """Hash label -> the JSON proposal of a label move waiting for review."""
+    return f"{_prompt(name)}:pending"
 
 
 def prompt_pins(name: str) -> str:
