@@ -17,6 +17,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -152,28 +153,52 @@ class ExperimentFields(Strict):
         default_factory=list, max_length=10
     )
 
-    @model_validator(mode="after")
-    def _consistent(self) -> ExperimentFields:
-        check_variants(self.variants, self.control)
-        keys = [m.key for m in self.metrics]
+    # Field validators rather than one model validator, so a 422 names the field that is wrong.
+    @field_validator("variants")
+    @classmethod
+    def _variants(cls, variants: list[Variant]) -> list[Variant]:
+        check_variant_keys_and_weights(variants)
+        return variants
+
+    @field_validator("control")
+    @classmethod
+    def _control(cls, control: str, info: ValidationInfo) -> str:
+        variants = info.data.get("variants")
+        if variants is not None and control not in [v.key for v in variants]:
+            raise ValueError(f"control {control!r} is not one of the variants")
+        return control
+
+    @field_validator("metrics")
+    @classmethod
+    def _metrics(cls, metrics: list[Metric]) -> list[Metric]:
+        keys = [m.key for m in metrics]
         if len(set(keys)) != len(keys):
             raise ValueError("metric keys must be unique")
-        if self.targeting is not None:
+        return metrics
+
+    @field_validator("targeting")
+    @classmethod
+    def _targeting(cls, targeting: dict[str, Any] | None) -> dict[str, Any] | None:
+        if targeting is not None:
             from experiments.targeting import validate_targeting
 
-            validate_targeting(self.targeting)
-        return self
+            validate_targeting(targeting)
+        return targeting
 
 
-def check_variants(variants: list[Variant], control: str) -> None:
-    """Raise ValueError unless keys are unique, weights sum to 1 and control is a variant."""
+def check_variant_keys_and_weights(variants: list[Variant]) -> None:
     keys = [v.key for v in variants]
     if len(set(keys)) != len(keys):
         raise ValueError("variant keys must be unique")
     total = math.fsum(v.weight for v in variants)
     if abs(total - 1.0) > WEIGHT_TOLERANCE:
         raise ValueError(f"variant weights must sum to 1 (they sum to {total!r})")
-    if control not in keys:
+
+
+def check_variants(variants: list[Variant], control: str) -> None:
+    """Raise ValueError unless keys are unique, weights sum to 1 and control is a variant."""
+    check_variant_keys_and_weights(variants)
+    if control not in [v.key for v in variants]:
         raise ValueError(f"control {control!r} is not one of the variants")
 
 
