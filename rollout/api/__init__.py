@@ -5,10 +5,18 @@ from __future__ import annotations
 from flask import Blueprint
 
 from rollout.api import assign, experiments, keys, ops
+from rollout.api import controller as controller_api
+from rollout.api import events as events_api
+from rollout.api import prompts as prompts_api
+from rollout.api import results as results_api
 
 BLUEPRINTS: list[Blueprint] = [
     ops.blueprint,
     keys.blueprint,
     experiments.blueprint,
     assign.blueprint,
+    prompts_api.blueprint,
+    events_api.blueprint,
+    results_api.blueprint,
+    controller_api.blueprint,
 ]

@@ -1,0 +1,177 @@
+"""Metric events in Redis: counted once each, aggregated per user, summarised per variant.
+
+Ingestion (`EventStore.ingest`) runs `lua/ingest_events.lua` once per experiment of a batch, all
+in one pipelined round trip. Each script call is atomic, so concurrent writers can neither count
+an event id twice nor lose an update of a user's totals or of the variant sums.
+
+Dedupe: the first time an event id is counted for an experiment, `keys.event_seen` is set with
+an expiry of the dedupe window (`Settings.dedupe_window_s`, env `ROLLOUT_DEDUPE_WINDOW_S`,
+default 7 days); the same id sent again within the window is a duplicate, after it it would be
+counted again. The scope is the experiment (its keys share one Cluster slot): one id sent for
+two experiments counts once in each. An event of a user without a recorded exposure does not
+mark its id, so a client that sends an event before the exposure that explains it can retry it.
+
+Results read only the experiment's definition and its sufficient statistics hash
+(`EventStore.snapshot`, one round trip), whatever the number of users or events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import NamedTuple
+
+from experiments.analysis import MetricStats, SufficientStats
+from experiments.errors import NotFound
+from experiments.model import Experiment, MetricType
+from experiments.stats.moments import Moments, RatioMoments
+from experiments.store import keys
+from experiments.store.connection import Redis
+from experiments.store.scripts import Scripts
+
+__all__ = [
+    "DEFAULT_DEDUPE_WINDOW_S",
+    "EventStore",
+    "EventWrite",
+    "MetricStats",
+    "Outcome",
+    "Snapshot",
+    "SufficientStats",
+    "decode_stats",
+]
+
+DEFAULT_DEDUPE_WINDOW_S = 7 * 86400
+
+_TYPE_CODES = {MetricType.BINARY: "b", MetricType.MEAN: "m", MetricType.RATIO: "r"}
+
+
+class Outcome(IntEnum):
+    """What became of one event; the values are the script's return codes."""
+
+    ACCEPTED = 0
+    DUPLICATE = 1
+    NOT_EXPOSED = 2
+
+
+class EventWrite(NamedTuple):
+    """One validated event: the caller has checked the experiment, metric and value.
+
+    A named tuple rather than a frozen dataclass: it is built once per event on the hot path,
+    and a frozen dataclass costs several times as much to construct."""
+
+    experiment: str
+    user_id: str
+    event_id: str
+    metric: str
+    metric_type: MetricType
+    value: float
+    denominator: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """An experiment's definition and its sufficient statistics, read together."""
+
+    experiment: Experiment
+    stats: SufficientStats
+
+
+class EventStore:
+    def __init__(self, redis: Redis, scripts: Scripts) -> None:
+        self._redis = redis
+        self._scripts = scripts
+
+    def ingest(
+        self, writes: Sequence[EventWrite], dedupe_window_s: int = DEFAULT_DEDUPE_WINDOW_S
+    ) -> list[Outcome]:
+        """Count every event once, in one pipelined round trip; answers in the order of `writes`."""
+        if not writes:
+            return []
+        if dedupe_window_s < 1:
+            raise ValueError(f"the dedupe window must be >= 1 s, got {dedupe_window_s}")
+        by_experiment: dict[str, list[int]] = {}
+        for position, write in enumerate(writes):
+            by_experiment.setdefault(write.experiment, []).append(position)
+        script = self._scripts["ingest_events"]
+        pipe = self._redis.pipeline(transaction=False)
+        window = str(dedupe_window_s)
+        for experiment, positions in by_experiment.items():
+            seen = keys.event_seen(experiment, "")  # + the event id is that event's marker
+            types: dict[str, str] = {}
+            script_keys = [
+                keys.exposures(experiment),
+                keys.sufficient_stats(experiment),
+                keys.user_totals(experiment),
+            ]
+            args: list[str] = []
+            for position in positions:
+                write = writes[position]
+                if write.metric not in types:
+                    types[write.metric] = _TYPE_CODES[write.metric_type]
+                script_keys.append(seen + write.event_id)
+                args += [
+                    write.user_id,
+                    write.metric,
+                    repr(float(write.value)),
+                    repr(float(write.denominator)),
+                ]
+            header = [window, str(len(types))]
+            for metric, code in types.items():
+                header += [metric, code]
+            script(keys=script_keys, args=header + args, client=pipe)
+        outcomes: list[Outcome] = [Outcome.ACCEPTED] * len(writes)
+        for positions, answer in zip(by_experiment.values(), pipe.execute(), strict=True):
+            for position, code in zip(positions, answer, strict=True):
+                outcomes[position] = Outcome(int(code))
+        return outcomes
+
+    def snapshot(self, experiment_key: str) -> Snapshot:
+        """The definition and the sufficient statistics in one round trip; NotFound if absent."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.get(keys.experiment(experiment_key))
+        pipe.hgetall(keys.sufficient_stats(experiment_key))
+        raw_definition, raw_stats = pipe.execute()
+        if raw_definition is None:
+            raise NotFound(f"experiment {experiment_key!r} not found")
+        experiment = Experiment.model_validate_json(raw_definition)
+        return Snapshot(experiment, decode_stats(experiment, raw_stats))
+
+
+def decode_stats(experiment: Experiment, raw: Mapping[str, str]) -> SufficientStats:
+    """Typed sums from the stats hash; a field never written reads as zero.
+
+    Fields: `users:<v>` (exposed users of variant index v, written by record_exposures.lua) and
+    `<metric>|<v>|<sum>` with sums `s`, `ss` (binary, mean) and `x`, `y`, `xx`, `yy`, `xy`
+    (ratio), written by ingest_events.lua. For a binary metric `s` counts users with a success,
+    so the sum of squares equals it.
+    """
+    variants = range(len(experiment.variants))
+    users = tuple(int(raw.get(f"users:{v}", 0)) for v in variants)
+
+    def value(metric: str, v: int, name: str) -> float:
+        return float(raw.get(f"{metric}|{v}|{name}", 0.0))
+
+    metrics: dict[str, tuple[MetricStats, ...]] = {}
+    for metric in experiment.metrics:
+        m = metric.key
+        per_variant: list[MetricStats] = []
+        for v in variants:
+            if metric.type is MetricType.BINARY:
+                successes = value(m, v, "s")
+                per_variant.append(Moments(users[v], successes, successes))
+            elif metric.type is MetricType.MEAN:
+                per_variant.append(Moments(users[v], value(m, v, "s"), value(m, v, "ss")))
+            else:
+                per_variant.append(
+                    RatioMoments(
+                        users[v],
+                        value(m, v, "x"),
+                        value(m, v, "y"),
+                        value(m, v, "xx"),
+                        value(m, v, "yy"),
+                        value(m, v, "xy"),
+                    )
+                )
+        metrics[m] = tuple(per_variant)
+    return SufficientStats(users, metrics)

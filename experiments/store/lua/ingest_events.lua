@@ -1,0 +1,136 @@
+-- Count a batch of metric events of one experiment, each event id once, in one atomic step.
+-- KEYS[1] exposures hash, KEYS[2] sufficient statistics hash, KEYS[3] per-user totals hash,
+-- KEYS[3 + i] the dedupe marker of event i (keys.event_seen).
+-- ARGV[1] dedupe window in seconds, ARGV[2] the number M of metrics in the batch, then M pairs
+-- of metric key and type ("b" binary, "m" mean, "r" ratio); then four arguments an event:
+--   user id, metric key, value, denominator
+-- Returns one code an event: 0 counted now, 1 duplicate (its id was counted before),
+-- 2 not exposed (the user has no recorded exposure; the id is NOT marked, so the event can be
+-- sent again once the exposure is recorded).
+--
+-- Every user is one observation. Per user and metric the totals hash keeps what the metric type
+-- needs ("<metric>|<user>" -> "1" for binary, the running sum for mean, "x,y" for ratio), so
+-- each event moves the per-variant sums by the change in the user's contribution:
+--   binary  <m>|<v>|s  += 1 the first time the user has a value > 0
+--   mean    <m>|<v>|s  += d,  <m>|<v>|ss += (t + d)^2 - t^2 = d (2 t + d)
+--   ratio   <m>|<v>|x, y, xx, yy, xy move by the change of x, y, x^2, y^2 and x y
+-- Sums are read once, accumulated in doubles and written back once, in a format that reads
+-- back as the same double, so no precision is lost between calls (HINCRBYFLOAT would round
+-- small values to a fixed number of decimals).
+local window = ARGV[1]
+local exposures, stats, totals = KEYS[1], KEYS[2], KEYS[3]
+local kind_of = {}
+local first = 3 + 2 * tonumber(ARGV[2])
+for j = 3, first - 1, 2 do
+  kind_of[ARGV[j]] = ARGV[j + 1]
+end
+
+local variant_of = {}
+local sums, sums_dirty = {}, {}
+local user_totals, totals_dirty = {}, {}
+
+local function exposure(user)
+  local v = variant_of[user]
+  if v == nil then
+    local raw = redis.call('HGET', exposures, user)
+    v = raw and string.match(raw, '^(%d+)') or false
+    variant_of[user] = v
+  end
+  return v
+end
+
+local function add(field, delta)
+  local current = sums[field]
+  if current == nil then
+    current = tonumber(redis.call('HGET', stats, field) or '0')
+  end
+  sums[field] = current + delta
+  sums_dirty[field] = true
+end
+
+local function total(field)
+  local t = user_totals[field]
+  if t == nil then
+    t = redis.call('HGET', totals, field) or false
+    user_totals[field] = t
+  end
+  return t
+end
+
+local function set_total(field, value)
+  user_totals[field] = value
+  totals_dirty[field] = true
+end
+
+-- The shortest of 15 or 17 significant digits that reads back as the same double: integers
+-- and short decimals stay short in memory, every other value keeps its full precision.
+local function num(x)
+  local short = string.format('%.15g', x)
+  if tonumber(short) == x then
+    return short
+  end
+  return string.format('%.17g', x)
+end
+
+local out = {}
+for i = 1, #KEYS - 3 do
+  local base = first + (i - 1) * 4
+  local user, metric = ARGV[base], ARGV[base + 1]
+  local variant = exposure(user)
+  if not variant then
+    out[i] = 2
+  elseif not redis.call('SET', KEYS[3 + i], '1', 'NX', 'EX', window) then
+    out[i] = 1
+  else
+    out[i] = 0
+    local kind = kind_of[metric]
+    local value = tonumber(ARGV[base + 2])
+    local field = metric .. '|' .. user
+    local prefix = metric .. '|' .. variant .. '|'
+    if kind == 'b' then
+      if value > 0 and not total(field) then
+        set_total(field, '1')
+        add(prefix .. 's', 1)
+      end
+    elseif kind == 'm' then
+      local t = tonumber(total(field) or '0')
+      set_total(field, num(t + value))
+      add(prefix .. 's', value)
+      add(prefix .. 'ss', value * (2 * t + value))
+    else
+      local d = tonumber(ARGV[base + 3])
+      local x, y = 0, 0
+      local raw = total(field)
+      if raw then
+        local sx, sy = string.match(raw, '^([^,]+),(.+)$')
+        x, y = tonumber(sx), tonumber(sy)
+      end
+      set_total(field, num(x + value) .. ',' .. num(y + d))
+      add(prefix .. 'x', value)
+      add(prefix .. 'y', d)
+      add(prefix .. 'xx', value * (2 * x + value))
+      add(prefix .. 'yy', d * (2 * y + d))
+      add(prefix .. 'xy', value * y + d * x + value * d)
+    end
+  end
+end
+
+-- Written in chunks: unpack() of too many arguments overflows Lua's C stack.
+local function flush(key, values, dirty, format)
+  local args = {}
+  for field in pairs(dirty) do
+    args[#args + 1] = field
+    args[#args + 1] = format(values[field])
+    if #args >= 1000 then
+      redis.call('HSET', key, unpack(args))
+      args = {}
+    end
+  end
+  if #args > 0 then
+    redis.call('HSET', key, unpack(args))
+  end
+end
+
+flush(stats, sums, sums_dirty, num)
+flush(totals, user_totals, totals_dirty, tostring)
+return out

@@ -1,0 +1,126 @@
+"""Experiment results (`editor`, `release`): `GET /api/v1/experiments/{key}/results`.
+
+One round trip reads the definition and the sufficient statistics; `experiments.analysis`
+computes the document from them and `rollout.controller.decide` adds what the controller would
+do now (`decision`), the same pure function the controller runs, so the two never disagree.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint
+from pydantic import BaseModel, ConfigDict, Field
+
+from experiments import analysis
+from experiments.model import Role
+from experiments.stats.power import DEFAULT_POWER
+from rollout.api.routing import route, runtime
+from rollout.controller import decide
+
+blueprint = Blueprint("results", __name__, url_prefix="/api/v1")
+
+Interval = list[float]
+
+
+class ResultsQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    effect: float = Field(
+        default=analysis.DEFAULT_RELATIVE_EFFECT,
+        gt=0.0,
+        le=10.0,
+        description="relative change the power figures size the experiment for (0.05 = 5%)",
+    )
+    power: float = Field(default=DEFAULT_POWER, ge=0.5, lt=1.0, description="wanted power")
+
+
+class SRM(BaseModel):
+    p_value: float
+    ok: bool
+
+
+class VariantUsers(BaseModel):
+    users: int
+
+
+class ArmFigures(BaseModel):
+    users: int
+    mean: float | None
+    variance: float | None = Field(description="per-user variance the comparison uses")
+    reason: str | None = Field(description="why a null figure is not available yet")
+
+
+class ComparisonFigures(BaseModel):
+    variant: str
+    baseline: str
+    diff: float | None
+    ci: Interval | None
+    relative_lift: float | None
+    relative_ci: Interval | None
+    p_value: float | None
+    adjusted_p_value: float | None = Field(
+        description="Holm across primary and secondary metrics; a guardrail's raw p_value"
+    )
+    sequential_ci: Interval | None
+    sequential_relative_ci: Interval | None
+    sequential_p_value: float | None
+    verdict: str = Field(description="better, worse or inconclusive")
+    reason: str | None
+
+
+class PowerFigures(BaseModel):
+    alpha: float
+    power: float
+    effect: float
+    users_per_variant: int
+    mde: float | None
+    relative_mde: float | None
+    users_per_variant_needed: int | None
+    reason: str | None
+
+
+class MetricResults(BaseModel):
+    metric: str
+    type: str
+    role: str
+    direction: str
+    max_regression: float
+    variants: dict[str, ArmFigures]
+    comparisons: list[ComparisonFigures]
+    power: PowerFigures | None = Field(default=None, description="primary metrics only")
+
+
+class Decision(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    action: str
+    reasons: list[str]
+
+
+class Results(BaseModel):
+    experiment: str
+    status: str
+    stage: int | None
+    traffic: float
+    as_of: float
+    alpha: float
+    sequential_alpha: float = Field(description="alpha over the comparisons that decide")
+    srm: SRM
+    variants: dict[str, VariantUsers]
+    metrics: list[MetricResults]
+    decision: Decision
+
+
+@route(
+    blueprint, "/experiments/<key>/results", "GET",
+    summary="Per-variant figures, comparisons, SRM, power and the controller's decision",
+    roles=[Role.EDITOR, Role.RELEASE], query=ResultsQuery, response=Results, errors=[404],
+)
+def experiment_results(key: str, query: ResultsQuery) -> Any:
+    rt = runtime()
+    now = rt.now()
+    snapshot = rt.store.events.snapshot(key)
+    document = analysis.results(
+        snapshot.experiment, snapshot.stats, now, effect=query.effect, power=query.power
+    )
+    document["decision"] = decide(snapshot.experiment, document, now).as_dict()
+    return document
