@@ -28,6 +28,19 @@ class Settings:
     run_controller: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        """Refuse nonsense at start-up with one clear line, not on the first request."""
+        checks = [
+            (self.controller_interval_s > 0, "ROLLOUT_CONTROLLER_INTERVAL_S must be > 0"),
+            (self.max_body_bytes > 0, "ROLLOUT_MAX_BODY_BYTES must be > 0"),
+            (self.rate_limit_per_s >= 0, "ROLLOUT_RATE_LIMIT_PER_S must be >= 0"),
+            (self.dedupe_window_s > 0, "ROLLOUT_DEDUPE_WINDOW_S must be > 0"),
+            (0 < self.port < 65536, "PORT must be in 1..65535"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> Settings:
         e = os.environ if env is None else env

@@ -16,6 +16,7 @@ from experiments.store.experiments import ExperimentStore
 from experiments.store.exposures import ExposureStore
 from experiments.store.layers import LayerStore
 from experiments.store.prompts import PromptStore
+from experiments.store.ratelimit import RateLimitStore
 from experiments.store.scripts import Scripts
 
 __all__ = ["Store", "connect"]
@@ -31,6 +32,7 @@ class Store:
         self.apikeys = ApiKeyStore(redis)
         self.layers = LayerStore(redis)
         self.prompts = PromptStore(redis, self.scripts)
+        self.ratelimit = RateLimitStore(redis)
         self.events = EventStore(redis, self.scripts)
         self.controller = ControllerStore(redis, self.scripts)
 

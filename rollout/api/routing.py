@@ -18,7 +18,6 @@ from pydantic import BaseModel, ValidationError
 
 from experiments.errors import Invalid
 from experiments.model import Role
-from experiments.store.ratelimit import RateLimitStore
 from rollout.errors import Malformed, RateLimited, TooLarge, validation_details
 
 if TYPE_CHECKING:
@@ -115,7 +114,7 @@ def route(
 
 def enforce_rate_limit(rt: Runtime, key_name: str) -> None:
     """429 once `key_name` has spent this second's budget (ROLLOUT_RATE_LIMIT_PER_S)."""
-    wait_s = RateLimitStore(rt.store.redis).hit(key_name, rt.now(), rt.settings.rate_limit_per_s)
+    wait_s = rt.store.ratelimit.hit(key_name, rt.now(), rt.settings.rate_limit_per_s)
     if wait_s is not None:
         raise RateLimited(
             f"key {key_name!r} is over its limit of {rt.settings.rate_limit_per_s} requests a"
