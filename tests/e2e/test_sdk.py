@@ -23,7 +23,15 @@ from typing import Any
 import pytest
 import requests
 
-from rollout.client import OFFLINE, UNKNOWN_EXPERIMENT, RolloutClient
+from rollout.client import (
+    BACKOFF_CAP_S,
+    OFFLINE,
+    UNKNOWN_EXPERIMENT,
+    RolloutClient,
+    backoff_delay,
+    compile_document,
+    parse_retry_after,
+)
 from rollout.embedded import free_port
 from tests.conftest import ADMIN_KEY
 from tests.e2e.conftest import Server
@@ -151,7 +159,7 @@ def make_client(service: Service) -> Iterator[Callable[..., RolloutClient]]:
 class FlakyProxy:
     """Forwards to the service; the POSTs meet the scripted failures first, one per request:
 
-    - "503" / "429:<s>": answer that status (with `Retry-After: <s>`) without forwarding;
+    - "503" / "413" / "429:<s>": answer that status (with `Retry-After: <s>`), not forwarding;
     - "lost": forward, let the service count it, then drop the connection unanswered, so the
       client cannot know it was received and must retry.
     With `down` set, every request meets a closed connection.
@@ -184,7 +192,7 @@ class FlakyProxy:
                 action = proxy.script.popleft() if method == "POST" and proxy.script else "ok"
                 if method == "POST":
                     proxy.posts.append((time.monotonic(), self.path, action))
-                if action == "503" or action.startswith("429"):
+                if action in {"503", "413"} or action.startswith("429"):
                     status, _, retry_after = action.partition(":")
                     self.answer(int(status), b'{"error":{"code":"unavailable","message":"x"}}',
                                 {"Retry-After": retry_after} if retry_after else {})
@@ -476,10 +484,23 @@ def test_retry_after_is_honoured(
     client = make_client(base_url=proxy.url)
     proxy.script.append("429:1")
     expose(client, "retry-after-exp", 1, "patient")
-    assert client.flush(10)
+    wait_until(lambda: len(proxy.posts) == 1)
+    assert client.flush(10)  # hurries the retry, but not before the server said
     (first, _, action), (second, _, _) = proxy.posts
     assert action.startswith("429")
     assert second - first >= 0.95
+
+
+def test_a_batch_too_large_is_sent_in_halves(
+    service: Service, proxy: FlakyProxy, make_client: Callable[..., RolloutClient]
+) -> None:
+    service.define("split-exp")
+    client = make_client(base_url=proxy.url, batch_size=10, flush_interval_s=30)
+    proxy.script.append("413")
+    expose(client, "split-exp", 10, "split")
+    assert client.flush(10)
+    stats = client.stats()
+    assert (stats.requests, stats.exposures_accepted, stats.exposures_dropped) == (3, 10, 0)
 
 
 def test_other_client_errors_are_dropped_not_retried(
@@ -632,3 +653,34 @@ def test_a_forked_child_reports_its_own_and_never_the_parents(
     assert (client.stats().events_accepted, client.stats().exposures_accepted) == (40, 40)
     assert service.exposed_users("fork-exp") == 65
     assert service.metric_total("fork-exp", "clicks") == 65.0
+
+
+# --- the pure parts ------------------------------------------------------------------------------
+
+
+def test_backoff_doubles_with_jitter_up_to_its_cap_and_respects_retry_after() -> None:
+    rng = random.Random(3)
+    for attempt, ceiling in [(1, 0.2), (2, 0.4), (3, 0.8), (12, BACKOFF_CAP_S)]:
+        delays = [backoff_delay(attempt, rng) for _ in range(200)]
+        assert ceiling / 2 <= min(delays) and max(delays) <= ceiling
+        assert len(set(delays)) > 100  # jittered
+    assert backoff_delay(1, rng, retry_after_s=7.0) == 7.0
+
+
+def test_retry_after_is_read_as_seconds_or_a_date() -> None:
+    now = 1_750_000_000.0
+    assert parse_retry_after("3", now) == 3.0
+    assert parse_retry_after("Sun, 15 Jun 2025 15:07:00 GMT", 1_749_999_990.0) == 30.0
+    assert parse_retry_after("Sun, 15 Jun 2025 15:06:00 GMT", now) == 0.0  # in the past
+    assert parse_retry_after("soon", now) is None
+    assert parse_retry_after(None, now) is None
+    assert parse_retry_after("999999", now) == 300.0  # capped
+
+
+def test_an_unusable_experiment_does_not_take_the_others_away() -> None:
+    good = {"key": "good", "seed": "good", "status": "running", "control": "a", "traffic": 1.0,
+            "variants": [{"key": "a", "weight": 0.5}, {"key": "b", "weight": 0.5}]}
+    bad = good | {"key": "bad", "variants": [{"key": "a", "weight": 2}]}
+    config = compile_document({"version": 4, "experiments": [bad, good], "prompts": {}}, '"e"')
+    assert list(config.experiments) == ["good"]
+    assert (config.version, config.etag) == (4, '"e"')

@@ -1,0 +1,370 @@
+"""Assignment speed: in-process against the GrowthBook SDK, and over HTTP against bare Flask.
+
+1. In-process, one thread, the same two-variant 50/50 experiment and the same distinct users:
+   - `experiments.assignment.assign` on a compiled experiment (what the service and SDK run);
+   - `RolloutClient.assign` (the SDK's public call: local evaluation, the answer object, and the
+     exposure queued once per user; its service is unreachable here, so nothing is sent);
+   - GrowthBook's `GrowthBook.run(Experiment)` with one instance and `set_attributes` per user
+     (its fastest server-side use; a tracking callback stands for our exposure queue), and, for
+     information, one GrowthBook instance per user as its docs suggest per request.
+   Target: the SDK >= 3x GrowthBook (the first of its two figures).
+2. HTTP: `POST /api/v1/assign` of the real service under gunicorn (deploy/gunicorn.conf.py,
+   embedded redis-server) against a bare Flask JSON endpoint that parses the same body and
+   answers a constant of the same shape, under the same gunicorn settings and the same load
+   generator (`wrk` with a Lua script making every user distinct; the Python generator below
+   when wrk is missing). Both with `track: false` (pure assignment) and `track: true` (the
+   default: the first exposure written to Redis). Target: the service >= 60% of bare Flask.
+
+    .venv/bin/python bench/assign.py [--users 200000] [--duration 10] [--skip-http]
+
+ROLLOUT_BENCH_QUICK=1 (set by bench/run_all.py) shortens both parts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import logging
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from experiments.assignment import assign, compile_experiment
+from experiments.model import Experiment
+from rollout.client import RolloutClient
+from rollout.embedded import EmbeddedRedis, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+QUICK = os.environ.get("ROLLOUT_BENCH_QUICK") == "1"
+EXP = "bench-tone"
+VARIANTS = [
+    {"key": "control", "weight": 0.5, "config": {"tone": "neutral"}},
+    {"key": "friendly", "weight": 0.5, "config": {"tone": "friendly"}},
+]
+
+
+# --- 1. in-process -------------------------------------------------------------------------------
+
+
+def sdk_document() -> dict[str, Any]:
+    """What GET /api/v1/sdk/config answers for one running 50/50 experiment."""
+    return {
+        "version": 1,
+        "experiments": [
+            {
+                "key": EXP, "seed": EXP, "status": "running", "control": "control",
+                "traffic": 1.0, "targeting": None, "layer": None, "layer_range": None,
+                "winner": None,
+                "variants": [{**v, "prompt": None} for v in VARIANTS],
+            }
+        ],
+        "prompts": {},
+    }
+
+
+def timed(run: Callable[[list[str]], int], users: list[str], repeat: int) -> tuple[float, int]:
+    """Best calls/s over `repeat` passes, and the treatment count of the last (a sanity check)."""
+    best, treated = 0.0, 0
+    for _ in range(repeat):
+        started = time.perf_counter()
+        treated = run(users)
+        best = max(best, len(users) / (time.perf_counter() - started))
+    return best, treated
+
+
+def core_pass(users: list[str]) -> int:
+    compiled = compile_experiment(
+        Experiment.model_validate(
+            {"key": EXP, "name": EXP, "variants": VARIANTS, "control": "control",
+             "status": "running", "seed": EXP}
+        )
+    )
+    treated = 0
+    for user in users:
+        if assign(compiled, user, None).variant == "friendly":
+            treated += 1
+    return treated
+
+
+def sdk_pass(users: list[str]) -> int:
+    # An unreachable service (nothing listens on a fresh free port): the configuration comes from
+    # `bootstrap`, the exposures wait in the queue, and no network work competes for the GIL.
+    client = RolloutClient(
+        f"http://127.0.0.1:{free_port()}", "rk_bench", bootstrap=sdk_document(),
+        refresh_interval_s=3600, flush_interval_s=3600, timeout_s=0.2,
+        max_queue=len(users) + 1,
+    )
+    treated = 0
+    try:
+        for user in users:
+            if client.assign(user, EXP).variant == "friendly":
+                treated += 1
+    finally:
+        client.close(timeout=0)
+    return treated
+
+
+def growthbook_pass(users: list[str]) -> int:
+    from growthbook import Experiment as GbExperiment
+    from growthbook import GrowthBook
+
+    tracked: list[Any] = []
+
+    def track(*, experiment: Any, result: Any, user_context: Any) -> None:
+        tracked.append(result)
+
+    gb = GrowthBook(trackingCallback=track)
+    experiment = GbExperiment(key=EXP, variations=["control", "friendly"], weights=[0.5, 0.5])
+    treated = 0
+    for user in users:
+        gb.set_attributes({"id": user})
+        if gb.run(experiment).value == "friendly":
+            treated += 1
+    return treated
+
+
+def growthbook_per_user_pass(users: list[str]) -> int:
+    from growthbook import Experiment as GbExperiment
+    from growthbook import GrowthBook
+
+    experiment = GbExperiment(key=EXP, variations=["control", "friendly"], weights=[0.5, 0.5])
+    tracked: list[Any] = []
+
+    def track(*, experiment: Any, result: Any, user_context: Any) -> None:
+        tracked.append(result)
+
+    treated = 0
+    for user in users:
+        gb = GrowthBook(attributes={"id": user}, trackingCallback=track)
+        if gb.run(experiment).value == "friendly":
+            treated += 1
+    return treated
+
+
+def in_process(count: int, repeat: int) -> None:
+    logging.getLogger("rollout.client").setLevel(logging.CRITICAL)
+    logging.getLogger("growthbook").setLevel(logging.CRITICAL)
+    users = [f"user-{index}" for index in range(count)]
+    print(f"1. in-process assign, one thread, {count} distinct users, best of {repeat}")
+    rows = [
+        ("experiments.assignment.assign", *timed(core_pass, users, repeat)),
+        ("RolloutClient.assign (SDK)", *timed(sdk_pass, users, repeat)),
+        ("GrowthBook.run, one instance", *timed(growthbook_pass, users, repeat)),
+        ("GrowthBook, instance per user", *timed(growthbook_per_user_pass, users, 1)),
+    ]
+    for name, rate, treated in rows:
+        print(f"   {name:<32} {rate:>12,.0f} ops/s   {rate and 1e6 / rate:6.2f} us/op"
+              f"   treated {treated / count:.1%}")
+    gb_rate = rows[2][1]
+    print(f"   SDK / GrowthBook            {rows[1][1] / gb_rate:6.1f}x  (target >= 3x)")
+    print(f"   core assign / GrowthBook    {rows[0][1] / gb_rate:6.1f}x")
+
+
+# --- 2. HTTP ------------------------------------------------------------------------------------
+
+
+def bare_app() -> Any:
+    """The baseline: Flask parsing the same JSON and answering a constant of the same shape."""
+    from flask import Flask, jsonify, request
+
+    app = Flask("bare")
+
+    @app.post("/api/v1/assign")
+    def bare_assign() -> Any:
+        body = request.get_json()
+        return jsonify(
+            {"user_id": body["user_id"], "assignments": {EXP: {
+                "variant": "control", "in_experiment": True, "reason": "assigned",
+                "prompt": None, "config": {"tone": "neutral"}}}}
+        )
+
+    return app
+
+
+class Gunicorn:
+    """One gunicorn with the deployment's settings on a free port, stopped by `stop`."""
+
+    def __init__(self, app: str, env: dict[str, str], workdir: Path) -> None:
+        self.port = free_port()
+        metrics = workdir / f"metrics-{self.port}"
+        metrics.mkdir()
+        full_env = dict(os.environ, **env, HOST="127.0.0.1", PORT=str(self.port),
+                        PROMETHEUS_MULTIPROC_DIR=str(metrics), LOG_LEVEL="warning")
+        command = [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "deploy/gunicorn.conf.py"),
+                   "--pythonpath", str(ROOT / "bench"), app]
+        self.process = subprocess.Popen(command, env=full_env, cwd=ROOT)
+        self.url = f"http://127.0.0.1:{self.port}"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                requests.get(self.url + "/healthz", timeout=1)
+                return
+            except requests.RequestException:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"gunicorn ({app}) did not start")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+WRK_SCRIPT = """
+local counter = 0
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("id", threads)
+end
+request = function()
+  counter = counter + 1
+  local body = string.format('{"user_id":"u-%d-%d","experiments":["%s"],"track":%s}',
+                             id, counter, "{exp}", "{track}")
+  return wrk.format("POST", "/api/v1/assign", {
+    ["Content-Type"] = "application/json", ["Authorization"] = "Bearer {key}"}, body)
+end
+"""
+
+
+def wrk_rate(url: str, key: str, track: bool, duration: int, connections: int,
+             workdir: Path) -> float:
+    script = workdir / f"assign-{secrets.token_hex(4)}.lua"
+    script.write_text(WRK_SCRIPT.replace("{exp}", EXP).replace("{key}", key)
+                      .replace("{track}", "true" if track else "false"))
+    output = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "-s", str(script), url],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    if "Non-2xx" in output:
+        raise RuntimeError(f"wrk saw errors:\n{output}")
+    found = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    if found is None:
+        raise RuntimeError(f"cannot read wrk's output:\n{output}")
+    return float(found.group(1))
+
+
+def python_rate(url: str, key: str, track: bool, duration: int, connections: int) -> float:
+    """The fallback generator: `connections` threads, each one keep-alive http.client."""
+    host, port = url.removeprefix("http://").split(":")
+    deadline = time.monotonic() + duration
+    counts = [0] * connections
+    failures: list[str] = []
+
+    def load(index: int) -> None:
+        conn = http.client.HTTPConnection(host, int(port), timeout=10)
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
+        sent = 0
+        while time.monotonic() < deadline:
+            body = json.dumps({"user_id": f"u-{index}-{sent}", "experiments": [EXP],
+                               "track": track})
+            conn.request("POST", "/api/v1/assign", body, headers)
+            response = conn.getresponse()
+            response.read()
+            if response.status != 200:
+                failures.append(f"HTTP {response.status}")
+                return
+            sent += 1
+        counts[index] = sent
+
+    threads = [threading.Thread(target=load, args=(i,)) for i in range(connections)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise RuntimeError(f"the load generator saw {failures[0]}")
+    return sum(counts) / (time.monotonic() - started)
+
+
+def http_bench(duration: int, rounds: int) -> None:
+    use_wrk = shutil.which("wrk") is not None
+    connections = 16 if use_wrk else 8
+    generator = f"wrk -t2 -c{connections}" if use_wrk else f"python http.client x{connections}"
+    with tempfile.TemporaryDirectory(prefix="bench-assign-") as tmp:
+        workdir = Path(tmp)
+        redis_server = EmbeddedRedis(workdir / "redis", persistent=False).start()
+        admin = "rk_bench-" + secrets.token_hex(24)
+        env = {"REDIS_URL": redis_server.url, "ROLLOUT_ADMIN_KEY": admin}
+        service = bare = None
+        try:
+            service = Gunicorn("rollout.app:create_app()", env, workdir)
+            bare = Gunicorn("assign:bare_app()", env, workdir)
+            sdk_key = prepare(service.url, admin)
+            workers = os.environ.get("WEB_CONCURRENCY") or f"{2 * (os.cpu_count() or 1)}"
+            print(f"\n2. HTTP POST /api/v1/assign, gunicorn ({workers} gthread workers x 4"
+                  f" threads, deploy/gunicorn.conf.py), {generator}, {duration} s a run,"
+                  f" best of {rounds}")
+
+            def rate(url: str, track: bool) -> float:
+                if use_wrk:
+                    return wrk_rate(url, sdk_key, track, duration, connections, workdir)
+                return python_rate(url, sdk_key, track, duration, connections)
+
+            for track in (False, True):
+                best_bare = best_service = 0.0
+                for _ in range(rounds):  # interleaved, so background noise hits both alike
+                    best_bare = max(best_bare, rate(bare.url, track))
+                    best_service = max(best_service, rate(service.url, track))
+                print(f"   track={str(track).lower():<5}  bare Flask {best_bare:>8,.0f} req/s"
+                      f"   service {best_service:>8,.0f} req/s"
+                      f"   ratio {best_service / best_bare:5.0%}  (target >= 60%)")
+        finally:
+            for server in (service, bare):
+                if server is not None:
+                    server.stop()
+            redis_server.stop()
+
+
+def prepare(url: str, admin: str) -> str:
+    """Keys, and the experiment running; answers the sdk key."""
+    def key(role: str) -> str:
+        answer = requests.post(url + "/api/v1/keys", json={"name": f"bench-{role}", "role": role},
+                               headers={"Authorization": f"Bearer {admin}"}, timeout=10)
+        answer.raise_for_status()
+        return str(answer.json()["secret"])
+
+    editor, release, sdk = key("editor"), key("release"), key("sdk")
+    body = {"key": EXP, "name": EXP, "variants": VARIANTS, "control": "control"}
+    requests.post(url + "/api/v1/experiments", json=body, timeout=10,
+                  headers={"Authorization": f"Bearer {editor}"}).raise_for_status()
+    requests.post(url + f"/api/v1/experiments/{EXP}/start", json={}, timeout=10,
+                  headers={"Authorization": f"Bearer {release}"}).raise_for_status()
+    time.sleep(1.0)  # every worker sees the new configuration within a second
+    return sdk
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=50_000 if QUICK else 200_000)
+    parser.add_argument("--repeat", type=int, default=1 if QUICK else 3)
+    parser.add_argument("--duration", type=int, default=3 if QUICK else 10,
+                        help="seconds per HTTP run")
+    parser.add_argument("--rounds", type=int, default=1 if QUICK else 2)
+    parser.add_argument("--skip-http", action="store_true")
+    args = parser.parse_args()
+    in_process(args.users, args.repeat)
+    if not args.skip_http:
+        http_bench(args.duration, args.rounds)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
