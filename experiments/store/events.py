@@ -93,8 +93,7 @@ class EventStore:
         by_experiment: dict[str, list[int]] = {}
         for position, write in enumerate(writes):
             by_experiment.setdefault(write.experiment, []).append(position)
-        script = self._scripts["ingest_events"]
-        pipe = self._redis.pipeline(transaction=False)
+        calls = []
         window = str(dedupe_window_s)
         for experiment, positions in by_experiment.items():
             seen = keys.event_seen(experiment, "")  # + the event id is that event's marker
@@ -119,9 +118,11 @@ class EventStore:
             header = [window, str(len(types))]
             for metric, code in types.items():
                 header += [metric, code]
-            script(keys=script_keys, args=header + args, client=pipe)
+            calls.append((script_keys, header + args))
         outcomes: list[Outcome] = [Outcome.ACCEPTED] * len(writes)
-        for positions, answer in zip(by_experiment.values(), pipe.execute(), strict=True):
+        for positions, answer in zip(
+            by_experiment.values(), self._scripts.run_many("ingest_events", calls), strict=True
+        ):
             for position, code in zip(positions, answer, strict=True):
                 outcomes[position] = Outcome(int(code))
         return outcomes

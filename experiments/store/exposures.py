@@ -39,20 +39,15 @@ class ExposureStore:
         by_experiment: dict[str, list[int]] = {}
         for position, write in enumerate(writes):
             by_experiment.setdefault(write.experiment, []).append(position)
-        script = self._scripts["record_exposures"]
-        pipe = self._redis.pipeline(transaction=False)
         stamp = str(int(now))
+        calls = []
         for experiment, positions in by_experiment.items():
             args: list[str] = []
             for position in positions:
                 write = writes[position]
                 args += [write.user_id, str(write.variant_index), stamp]
-            script(
-                keys=[keys.exposures(experiment), keys.sufficient_stats(experiment)],
-                args=args,
-                client=pipe,
-            )
-        answers = pipe.execute()
+            calls.append(([keys.exposures(experiment), keys.sufficient_stats(experiment)], args))
+        answers = self._scripts.run_many("record_exposures", calls)
         records: list[ExposureRecord | None] = [None] * len(writes)
         for (_, positions), answer in zip(by_experiment.items(), answers, strict=True):
             for position, (variant, recorded) in zip(positions, answer, strict=True):
