@@ -29,6 +29,8 @@ test: lint
 	$(BIN)/pytest -q -p no:cacheprovider
 
 bench: $(STAMP)
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk) \
+		|| echo "wrk not installed: the HTTP benchmarks use their Python load generator"
 	$(BIN)/python bench/run_all.py
 
 demo: $(STAMP)
