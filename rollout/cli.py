@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import textwrap
 import time
@@ -32,6 +33,7 @@ import yaml
 
 from experiments.errors import DomainError
 from experiments.model import Role
+from rollout.config_cache import ConfigWatcher
 from rollout.settings import Settings
 
 if TYPE_CHECKING:
@@ -273,6 +275,9 @@ def cmd_controller(args: argparse.Namespace) -> int:
         print("rollout: set REDIS_URL (or run `make run` on this machine)", file=sys.stderr)
         return 2
     stop = threading.Event()
+    # SIGTERM (Kubernetes, compose, systemd) ends the loop like Ctrl-C, so the lease is released
+    # and a standby replica takes over at once rather than after the lease's time to live.
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     try:
         run_forever(url, settings, stop)
     except KeyboardInterrupt:
@@ -334,6 +339,8 @@ def cmd_keys_revoke(args: argparse.Namespace) -> int:
         store = _store_for_admin(args)
         store.apikeys.revoke(args.name)
         store.announce_change()
+        # As DELETE /api/v1/keys does: once this returns, no worker accepts the key any more.
+        time.sleep(ConfigWatcher(store.redis).propagation_s)
     emit(args, {"revoked": args.name}, f"revoked {args.name}")
     return 0
 

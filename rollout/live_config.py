@@ -29,7 +29,10 @@ class Snapshot:
         """The SDK configuration and its ETag, built once per version (cached in `_sdk`)."""
         if not self._sdk:
             document = sdk_document(self)
-            body = json.dumps(document, sort_keys=True, separators=(",", ":"))
+            # The ETag covers the content, not the version counter: a change that leaves the SDK
+            # configuration as it was (an API key created, a draft edited) costs SDKs a 304.
+            content = {k: v for k, v in document.items() if k != "version"}
+            body = json.dumps(content, sort_keys=True, separators=(",", ":"))
             etag = '"' + hashlib.sha256(body.encode()).hexdigest()[:32] + '"'
             self._sdk.append((document, etag))
         cached: tuple[dict[str, Any], str] = self._sdk[0]

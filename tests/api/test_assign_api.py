@@ -462,3 +462,17 @@ def test_the_config_watcher_catches_up_without_pubsub(
     store.redis.set(keys.experiment("summary-tone"), paused.model_dump_json())
     store.redis.incr(keys.CONFIG_VERSION)  # no PUBLISH
     _eventually(lambda: answer(sdk, "u1", track=False)["reason"] == "paused", 1.5)
+
+
+def test_the_sdk_config_etag_stays_when_only_unrelated_state_changes(
+    admin: Api, editor: Api, release: Api, sdk: Api
+) -> None:
+    editor.post("/api/v1/experiments", json=experiment_body())
+    release.post("/api/v1/experiments/summary-tone/start", json={})
+    etag = sdk.get("/api/v1/sdk/config").headers["ETag"]
+    admin.post("/api/v1/keys", json={"name": "another-app", "role": "sdk"})
+    editor.post("/api/v1/experiments", json=experiment_body("a-draft"))
+    again = sdk.get("/api/v1/sdk/config", headers={"If-None-Match": etag})
+    assert again.status_code == 304
+    release.post("/api/v1/experiments/summary-tone/pause", json={})
+    assert sdk.get("/api/v1/sdk/config", headers={"If-None-Match": etag}).status_code == 200
