@@ -19,6 +19,7 @@ from experiments.model import (
     Status,
 )
 from rollout import operations
+from rollout.api.paging import HistoryQuery, Page, PageQuery, page_of
 from rollout.api.routing import principal_name, route, runtime
 
 blueprint = Blueprint("experiments", __name__, url_prefix="/api/v1")
@@ -28,27 +29,14 @@ OPERATORS = [Role.RELEASE]
 REVISION_TAG = re.compile(r"[0-9]{1,18}")
 
 
-class ListQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ListQuery(PageQuery):
     status: Status | None = None
     owner: str | None = Field(default=None, max_length=200)
     layer: Key | None = None
-    limit: int = Field(default=50, ge=1, le=500)
-    offset: int = Field(default=0, ge=0, le=10**6)
 
 
-class ExperimentList(BaseModel):
+class ExperimentList(Page):
     experiments: list[Experiment]
-    total: int
-    limit: int
-    offset: int
-    next_offset: int | None
-
-
-class HistoryQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    limit: int = Field(default=100, ge=1, le=1000)
-    offset: int = Field(default=0, ge=0, le=10**7)
 
 
 class HistoryList(BaseModel):
@@ -133,15 +121,8 @@ def list_experiments(query: ListQuery) -> Any:
         and (query.owner is None or e.owner == query.owner)
         and (query.layer is None or e.layer == query.layer)
     ]
-    page = found[query.offset : query.offset + query.limit]
-    following = query.offset + query.limit
-    return {
-        "experiments": [e.model_dump(mode="json") for e in page],
-        "total": len(found),
-        "limit": query.limit,
-        "offset": query.offset,
-        "next_offset": following if following < len(found) else None,
-    }
+    page, envelope = page_of(found, query)
+    return {"experiments": [e.model_dump(mode="json") for e in page], **envelope}
 
 
 @route(

@@ -21,6 +21,7 @@ from experiments.prompts import (
     unified_diff,
 )
 from rollout import prompt_operations
+from rollout.api.paging import HistoryQuery, Page, PageQuery, page_of
 from rollout.api.routing import principal_name, route, runtime
 
 blueprint = Blueprint("prompts", __name__, url_prefix="/api/v1")
@@ -81,24 +82,8 @@ class PromptSummary(BaseModel):
     labels: dict[str, int]
 
 
-class PromptList(BaseModel):
+class PromptList(Page):
     prompts: list[PromptSummary]
-    total: int
-    limit: int
-    offset: int
-    next_offset: int | None
-
-
-class PromptListQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    limit: int = Field(default=50, ge=1, le=500)
-    offset: int = Field(default=0, ge=0, le=10**6)
-
-
-class PromptHistoryQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    limit: int = Field(default=100, ge=1, le=1000)
-    offset: int = Field(default=0, ge=0, le=10**7)
 
 
 class PromptHistory(BaseModel):
@@ -203,21 +188,14 @@ def create_version(prompt: str, body: PromptVersionCreate) -> Any:
     "GET",
     summary="List prompts (paginated)",
     roles=READERS,
-    query=PromptListQuery,
+    query=PageQuery,
     response=PromptList,
 )
-def list_prompts(query: PromptListQuery) -> Any:
+def list_prompts(query: PageQuery) -> Any:
     prompts = runtime().store.prompts
-    names = prompts.names()
-    page = names[query.offset : query.offset + query.limit]
-    following = query.offset + query.limit
-    return {
-        "prompts": [s | {"latest": _brief(s["latest"])} for s in prompts.summaries(page)],
-        "total": len(names),
-        "limit": query.limit,
-        "offset": query.offset,
-        "next_offset": following if following < len(names) else None,
-    }
+    page, envelope = page_of(prompts.names(), query)
+    summaries = prompts.summaries(list(page))
+    return {"prompts": [s | {"latest": _brief(s["latest"])} for s in summaries], **envelope}
 
 
 @route(
@@ -356,11 +334,11 @@ def resolve_label(prompt: str, query: ResolveQuery) -> Any:
     "GET",
     summary="Every change of a prompt: versions, label moves, proposals and approvals",
     roles=READERS,
-    query=PromptHistoryQuery,
+    query=HistoryQuery,
     response=PromptHistory,
     errors=[404],
 )
-def prompt_history(prompt: str, query: PromptHistoryQuery) -> Any:
+def prompt_history(prompt: str, query: HistoryQuery) -> Any:
     prompts = runtime().store.prompts
     prompts.require(prompt)
     return {"prompt": prompt, "history": prompts.history(prompt, query.offset, query.limit)}
