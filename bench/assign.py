@@ -319,8 +319,9 @@ def http_bench(duration: int, rounds: int) -> None:
             bare = Gunicorn("assign:bare_app()", env, workdir)
             bare_write = Gunicorn("assign:bare_app()", env | {"BENCH_BARE_WRITE": "1"}, workdir)
             sdk_key = prepare(service.url, admin)
-            workers = os.environ.get("WEB_CONCURRENCY") or f"{2 * (os.cpu_count() or 1)}"
-            print(f"\n2. HTTP POST /api/v1/assign, gunicorn ({workers} gthread workers x 4"
+            workers = os.environ.get("WEB_CONCURRENCY") or f"{os.cpu_count() or 1}"
+            threads = os.environ.get("GUNICORN_THREADS", "8")
+            print(f"\n2. HTTP POST /api/v1/assign, gunicorn ({workers} gthread workers x {threads}"
                   f" threads, deploy/gunicorn.conf.py), {generator}, {duration} s a run,"
                   f" best of {rounds}")
 
