@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import requests
 
+from rollout.apply import HttpTransport, execute, load_bundle, make_plan
 from rollout.embedded import EmbeddedRedis, free_port
 from rollout.webhooks import SIGNATURE_HEADER, verify
 
@@ -79,12 +80,15 @@ class Behaviour:
     cost: float = 1.0
 
 
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
 @dataclass(frozen=True)
 class Scenario:
     key: str
     name: str
     prompt: str
-    templates: tuple[str, str]
+    templates: tuple[str, str] | None  # None: versions 1 and 2 come from examples/ (rollout apply)
     behaviour: dict[str, Behaviour]
     expect: str
 
@@ -94,7 +98,7 @@ SCENARIOS = [
         key="summary-tone",
         name="Friendlier summaries",
         prompt="summarize",
-        templates=("Summarize: {{ text }}", "Summarize warmly, in plain words: {{ text }}"),
+        templates=None,
         behaviour={"control": Behaviour(0.20), "new": Behaviour(0.26)},
         expect="ramps through every stage",
     ),
@@ -211,15 +215,24 @@ def _wait_ready(base: str, server: subprocess.Popen[str]) -> None:
     raise RuntimeError("the service did not become ready within 20 s")
 
 
+def apply_examples(base: str, editor_key: str) -> None:
+    """Register the prompts of examples/ exactly as `rollout apply -f examples/prompts` does."""
+    transport = HttpTransport(base, editor_key)
+    execute(transport, make_plan(transport, load_bundle(EXAMPLES / "prompts")))
+
+
 def define(editor: Api, release: Api, scenario: Scenario) -> None:
-    versions = []
-    for template in scenario.templates:
-        created = editor.call(
-            "POST",
-            f"/api/v1/prompts/{scenario.prompt}/versions",
-            {"template": template, "model": "demo-model", "message": "demo"},
-        )
-        versions.append(created["version"])
+    if scenario.templates is None:
+        versions = [1, 2]
+    else:
+        versions = [
+            editor.call(
+                "POST",
+                f"/api/v1/prompts/{scenario.prompt}/versions",
+                {"template": template, "model": "demo-model", "message": "demo"},
+            )["version"]
+            for template in scenario.templates
+        ]
     editor.call(
         "POST",
         "/api/v1/experiments",
@@ -449,6 +462,7 @@ def run(workdir: Path) -> int:
             for role in ("editor", "release", "sdk")
         }
         keys = {role: Api(base, secret) for role, secret in secrets_by_role.items()}
+        apply_examples(base, secrets_by_role["editor"])
         for scenario in SCENARIOS:
             define(keys["editor"], keys["release"], scenario)
         print(
