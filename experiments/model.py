@@ -42,6 +42,12 @@ UnitId = Annotated[
     str, Field(min_length=1, max_length=256, description="the user id"), AfterValidator(_utf8)
 ]
 
+EventId = Annotated[
+    str,
+    Field(min_length=1, max_length=128, description="unique per event: a resent id counts once"),
+    AfterValidator(_utf8),
+]
+
 MAX_VARIANTS = 20
 MAX_METRICS = 50
 MAX_STAGES = 20

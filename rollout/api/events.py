@@ -27,7 +27,15 @@ from typing import Any
 from flask import Blueprint
 from pydantic import BaseModel, ConfigDict, Field
 
-from experiments.model import ACTIVE_STATUSES, Experiment, Key, MetricType, Role
+from experiments.model import (
+    ACTIVE_STATUSES,
+    EventId,
+    Experiment,
+    Key,
+    MetricType,
+    Role,
+    UnitId,
+)
 from experiments.store.events import EventWrite, Outcome
 from rollout.api.batches import BatchAnswer, validate_items
 from rollout.api.routing import route, runtime
@@ -43,10 +51,8 @@ MAX_MAGNITUDE = 1e15
 
 class Event(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    event_id: str = Field(
-        min_length=1, max_length=128, description="unique per event: a resent id counts once"
-    )
-    user_id: str = Field(min_length=1, max_length=256)
+    event_id: EventId
+    user_id: UnitId
     experiment: Key
     metric: Key
     value: float = Field(strict=True, description="binary: > 0 is a success")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -221,3 +222,21 @@ def test_a_worker_with_a_stale_configuration_accepts_events_of_a_just_started_ex
     assert other_release.post(f"/api/v1/experiments/{EXP}/start", json={}).status_code == 200
     expose(Api(other.test_client(), sdk.secret), "u1")
     assert send(sdk, event("e1", "u1")) == {"accepted": 1, "duplicates": 0, "rejected": []}
+
+
+
+def test_ids_with_a_lone_surrogate_are_rejected_alone_not_a_server_error(
+    sdk: Api, running: str
+) -> None:
+    expose(sdk, "u1")
+    # json.dumps writes a lone surrogate as the escape \ud800, which JSON allows.
+    body = json.dumps(
+        {"events": [event("\ud800", "u1"), event("e2", "\udfff"), event("e1", "u1", value=2)]}
+    )
+    response = sdk.post(
+        "/api/v1/events", data=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 202
+    answer = response.get_json()
+    assert answer["accepted"] == 1
+    assert [(r["index"], r["code"]) for r in answer["rejected"]] == [(0, "invalid"), (1, "invalid")]
