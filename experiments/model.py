@@ -13,7 +13,6 @@ from itertools import pairwise
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -28,24 +27,13 @@ Key = Annotated[str, Field(pattern=KEY_PATTERN, description="lower-case key, 1 t
 PROMPT_REF_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}@[a-z0-9][a-z0-9_-]{0,63}$"
 
 
-
-def _utf8(text: str) -> str:
-    """JSON can carry lone surrogates; Redis keys and values cannot, so refuse them at the edge."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("must be valid Unicode text (no lone surrogates)") from None
-    return text
-
-
-UnitId = Annotated[
-    str, Field(min_length=1, max_length=256, description="the user id"), AfterValidator(_utf8)
-]
+# Length-constrained strings are validated by pydantic-core as Rust strings, which also refuses
+# lone surrogates (JSON can carry them; Redis keys cannot): tests/api/test_events_api.py.
+UnitId = Annotated[str, Field(min_length=1, max_length=256, description="the user id")]
 
 EventId = Annotated[
     str,
     Field(min_length=1, max_length=128, description="unique per event: a resent id counts once"),
-    AfterValidator(_utf8),
 ]
 
 MAX_VARIANTS = 20
