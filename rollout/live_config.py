@@ -68,31 +68,18 @@ class LiveConfig:
     def _load(self, version: int) -> Snapshot:
         experiments = {e.key: e for e in self._store.experiments.all()}
         compiled = {key: compile_experiment(e) for key, e in experiments.items()}
+        labels = self._store.prompts.all_labels()
+        wanted = {(p.name, p.version) for e in experiments.values() for p in e.prompts.values()}
+        wanted |= {(name, v) for name, by_label in labels.items() for v in by_label.values()}
         prompts: dict[tuple[str, int], dict[str, Any]] = {}
-        for experiment in experiments.values():
-            for pinned in experiment.prompts.values():
-                ref = (pinned.name, pinned.version)
-                if ref not in self._prompt_cache:
-                    content = self._load_prompt(*ref)
-                    if content is None:
-                        continue
-                    self._prompt_cache[ref] = content  # versions are immutable
-                prompts[ref] = self._prompt_cache[ref]
-        return Snapshot(version, experiments, compiled, prompts, self._load_labels())
-
-    def _load_prompt(self, name: str, version: int) -> dict[str, Any] | None:
-        prompts = getattr(self._store, "prompts", None)
-        if prompts is None:
-            return None
-        content: dict[str, Any] | None = prompts.content(name, version)
-        return content
-
-    def _load_labels(self) -> dict[str, dict[str, int]]:
-        prompts = getattr(self._store, "prompts", None)
-        if prompts is None:
-            return {}
-        labels: dict[str, dict[str, int]] = prompts.all_labels()
-        return labels
+        for ref in sorted(wanted):
+            if ref not in self._prompt_cache:
+                content = self._store.prompts.content(*ref)
+                if content is None:
+                    continue
+                self._prompt_cache[ref] = content  # versions are immutable: cached for good
+            prompts[ref] = self._prompt_cache[ref]
+        return Snapshot(version, experiments, compiled, prompts, labels)
 
 
 def sdk_experiment(experiment: Experiment, snapshot: Snapshot) -> dict[str, Any]:
@@ -126,5 +113,11 @@ def sdk_document(snapshot: Snapshot) -> dict[str, Any]:
     ]
     prompts: dict[str, Any] = {}
     for name, labels in sorted(snapshot.labels.items()):
-        prompts[name] = {"labels": labels}
+        # The content of labelled versions too, so `client.get_prompt(name, label)` needs no call.
+        versions = {
+            str(v): snapshot.prompts[(name, v)]
+            for v in sorted(set(labels.values()))
+            if (name, v) in snapshot.prompts
+        }
+        prompts[name] = {"labels": labels, "versions": versions}
     return {"version": snapshot.version, "experiments": experiments, "prompts": prompts}

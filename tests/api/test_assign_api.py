@@ -75,16 +75,23 @@ def test_assignment_is_deterministic_across_calls_and_replicas(
 
 
 def test_weights_are_honoured(admin: Api, sdk: Api) -> None:
-    define(admin, variants=[{"key": "control", "weight": 0.2}, {"key": "b", "weight": 0.3},
-                            {"key": "c", "weight": 0.5}])
+    define(
+        admin,
+        variants=[
+            {"key": "control", "weight": 0.2},
+            {"key": "b", "weight": 0.3},
+            {"key": "c", "weight": 0.5},
+        ],
+    )
     counts = Counter(variants_of(sdk, USERS).values())
     observed = [counts["control"], counts["b"], counts["c"]]
     expected = [0.2 * len(USERS), 0.3 * len(USERS), 0.5 * len(USERS)]
     assert chisquare(observed, expected).pvalue > 0.001, observed
 
 
-def test_track_records_the_first_exposure_once(admin: Api, sdk: Api, store: Store,
-                                               clock: Clock) -> None:
+def test_track_records_the_first_exposure_once(
+    admin: Api, sdk: Api, store: Store, clock: Clock
+) -> None:
     define(admin)
     first = answer(sdk, "u1")
     clock.advance(100)
@@ -126,7 +133,12 @@ def test_the_recorded_variant_stands_for_the_user(admin: Api, sdk: Api, store: S
     ],
 )
 def test_an_operated_experiment_gives_everyone_one_variant_untracked(
-    admin: Api, sdk: Api, store: Store, action: str, body: dict[str, Any], variant: str,
+    admin: Api,
+    sdk: Api,
+    store: Store,
+    action: str,
+    body: dict[str, Any],
+    variant: str,
     reason: str,
 ) -> None:
     define(admin)
@@ -198,7 +210,9 @@ def test_users_outside_the_targeting_get_control_untracked(
     for index, attributes in enumerate(outside):
         one = answer(sdk, f"out-{index}", attributes=attributes)
         assert (one["variant"], one["in_experiment"], one["reason"]) == (
-            "control", False, "targeting"
+            "control",
+            False,
+            "targeting",
         )
     assert not store.redis.exists(keys.exposures("summary-tone"))
     inside = [answer(sdk, u, attributes={"country": "FR", "age": 40}) for u in USERS[:50]]
@@ -326,9 +340,7 @@ def _own_variant(sdk: Api, user: str, key: str = "summary-tone", **body: Any) ->
     return str(answer(sdk, user, key, track=False, **body)["variant"])
 
 
-def test_exposures_accept_good_items_beside_bad_ones(
-    admin: Api, sdk: Api, store: Store
-) -> None:
+def test_exposures_accept_good_items_beside_bad_ones(admin: Api, sdk: Api, store: Store) -> None:
     define(admin)
     define(admin, "targeted", targeting={"country": "DE"})
     mine = _own_variant(sdk, "u1")
@@ -345,8 +357,12 @@ def test_exposures_accept_good_items_beside_bad_ones(
                 {"experiment": "summary-tone", "variant": mine},
                 {"user_id": "u1", "experiment": "ghost", "variant": "control"},
                 {"user_id": "u3", "experiment": "targeted", "variant": "control"},
-                {"user_id": "u3", "experiment": "targeted", "variant": targeted,
-                 "attributes": {"country": "DE"}},
+                {
+                    "user_id": "u3",
+                    "experiment": "targeted",
+                    "variant": targeted,
+                    "attributes": {"country": "DE"},
+                },
                 "not an object",
             ]
         },
@@ -372,22 +388,25 @@ def test_exposures_accept_good_items_beside_bad_ones(
 def test_an_exposure_recorded_by_an_sdk_counts_as_the_first(admin: Api, sdk: Api) -> None:
     define(admin)
     mine = _own_variant(sdk, "u1")
-    posted = sdk.post("/api/v1/exposures",
-                      json={"exposures": [{"user_id": "u1", "experiment": "summary-tone",
-                                           "variant": mine}]})
+    posted = sdk.post(
+        "/api/v1/exposures",
+        json={"exposures": [{"user_id": "u1", "experiment": "summary-tone", "variant": mine}]},
+    )
     assert posted.get_json()["accepted"] == 1
-    again = sdk.post("/api/v1/exposures",
-                     json={"exposures": [{"user_id": "u1", "experiment": "summary-tone",
-                                          "variant": mine}]})
+    again = sdk.post(
+        "/api/v1/exposures",
+        json={"exposures": [{"user_id": "u1", "experiment": "summary-tone", "variant": mine}]},
+    )
     assert (again.get_json()["accepted"], again.get_json()["duplicates"]) == (0, 1)
 
 
 def test_an_exposure_to_a_stopped_experiment_is_a_mismatch(admin: Api, sdk: Api) -> None:
     define(admin)
     admin.post("/api/v1/experiments/summary-tone/rollback", json={"reason": "r"})
-    response = sdk.post("/api/v1/exposures", json={
-        "exposures": [{"user_id": "u1", "experiment": "summary-tone", "variant": "control"}]
-    })
+    response = sdk.post(
+        "/api/v1/exposures",
+        json={"exposures": [{"user_id": "u1", "experiment": "summary-tone", "variant": "control"}]},
+    )
     assert [r["code"] for r in response.get_json()["rejected"]] == ["variant_mismatch"]
 
 
@@ -452,8 +471,10 @@ def test_the_config_watcher_catches_up_without_pubsub(
     reader = make_app()
     admin = Api(reader.test_client(), ADMIN_KEY)
     define(admin)
-    sdk = Api(reader.test_client(),
-              admin.post("/api/v1/keys", json={"name": "app", "role": "sdk"}).get_json()["secret"])
+    sdk = Api(
+        reader.test_client(),
+        admin.post("/api/v1/keys", json={"name": "app", "role": "sdk"}).get_json()["secret"],
+    )
     assert answer(sdk, "u1", track=False)["in_experiment"] is True
     experiment = store.experiments.get("summary-tone")
     paused = experiment.model_copy(
@@ -476,3 +497,19 @@ def test_the_sdk_config_etag_stays_when_only_unrelated_state_changes(
     assert again.status_code == 304
     release.post("/api/v1/experiments/summary-tone/pause", json={})
     assert sdk.get("/api/v1/sdk/config", headers={"If-None-Match": etag}).status_code == 200
+
+
+def test_the_sdk_config_carries_the_content_of_labelled_prompt_versions(
+    editor: Api, sdk: Api
+) -> None:
+    for template in ("Summarize: {{ text }}", "Summarize warmly: {{ text }}"):
+        created = editor.post("/api/v1/prompts/summarize/versions", json={"template": template})
+        assert created.status_code == 201
+    assert (
+        editor.put("/api/v1/prompts/summarize/labels/production", json={"version": 2}).status_code
+        == 200
+    )
+    entry = sdk.get("/api/v1/sdk/config").get_json()["prompts"]["summarize"]
+    assert entry["labels"] == {"production": 2}
+    assert entry["versions"]["2"]["template"] == "Summarize warmly: {{ text }}"
+    assert set(entry["versions"]) == {"2"}
