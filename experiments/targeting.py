@@ -277,6 +277,12 @@ def _contains(expected: object) -> _ValueTest:
     return lambda value: isinstance(value, list | tuple) and any(element(item) for item in value)
 
 
+# A group that ends in a quantifier and is itself quantified, like (a+)+ or (\w*)*: the shape of
+# catastrophic backtracking in Python's engine. Refused when defined, since targeting runs on every
+# assignment (in the service and in every SDK).
+_NESTED_QUANTIFIER = re.compile(r"[+*}]\)[+*{]")
+
+
 @lru_cache(maxsize=1024)
 def _pattern(source: str) -> re.Pattern[str]:
     """Compiled once per distinct pattern, however many experiments and refreshes use it."""
@@ -288,6 +294,11 @@ def _regex_test(operand: object, place: str) -> _ValueTest:
         raise ValueError(f"{place}: 'regex' takes a pattern string")
     if len(operand) > MAX_REGEX:
         raise ValueError(f"{place}: 'regex' patterns are at most {MAX_REGEX} characters")
+    if _NESTED_QUANTIFIER.search(operand):
+        raise ValueError(
+            f"{place}: 'regex' pattern has a quantified group ending in a quantifier, such as"
+            " (a+)+, which can backtrack for ever; rewrite it without the nesting"
+        )
     try:
         pattern = _pattern(operand)
     except re.error as exc:
