@@ -72,10 +72,18 @@ def start(experiment: Experiment, now: float, actor: str, reason: str | None = N
     return experiment.model_copy(update=update), [_entry(now, actor, "start", reason, **changes)]
 
 
-def pause(experiment: Experiment, now: float, actor: str, reason: str | None = None) -> Result:
+def pause(
+    experiment: Experiment,
+    now: float,
+    actor: str,
+    reason: str | None = None,
+    figures: dict[str, Any] | None = None,
+) -> Result:
     _require(experiment, "pause")
     updated = experiment.model_copy(update={"status": Status.PAUSED, "updated_at": now})
-    return updated, [_entry(now, actor, "pause", reason, status="paused")]
+    entry = _entry(now, actor, "pause", reason, status="paused")
+    entry.figures = figures
+    return updated, [entry]
 
 
 def resume(experiment: Experiment, now: float, actor: str, reason: str | None = None) -> Result:
@@ -107,6 +115,36 @@ def advance(
     entry = _entry(now, actor, "advance", reason, stage=nxt, traffic=traffic)
     entry.figures = figures
     return updated, [entry]
+
+
+def advance_or_propose(
+    experiment: Experiment,
+    now: float,
+    actor: str,
+    review_required: bool,
+    reason: str | None = None,
+    figures: dict[str, Any] | None = None,
+) -> tuple[Experiment, list[HistoryEntry], PendingChange | None]:
+    """Advance, or under review propose the advance; answers the proposal that stands, if any.
+
+    Shared by a manual advance and the controller's. A proposal already waiting for the same
+    stage is answered as it is: proposing again would replace the one a reviewer may be approving.
+    """
+    if not needs_review(experiment, review_required):
+        updated, entries = advance(experiment, now, actor, reason, figures)
+        return updated, entries, None
+    advance(experiment, now, actor)  # refuses what the state does not allow, like the real one
+    assert experiment.stage is not None
+    target = experiment.stage + 1
+    waiting = next(
+        (p for p in experiment.pending if p.kind == "advance" and p.stage == target), None
+    )
+    if waiting is not None:
+        return experiment, [], waiting
+    pending = new_pending("advance", now, actor, stage=target, reason=reason)
+    updated, entries = propose(experiment, pending, now, actor)
+    entries[0].figures = figures
+    return updated, entries, pending
 
 
 def rollback(

@@ -443,8 +443,7 @@ def transition(
         updated, entries = lifecycle.rollback(experiment, now, actor, reason, figures)
         return Change(updated, entries, "rolled_back")
     if decision.effect == "pause":
-        updated, entries = lifecycle.pause(experiment, now, actor, reason)
-        entries[0].figures = figures
+        updated, entries = lifecycle.pause(experiment, now, actor, reason, figures)
         return Change(updated, entries, "paused")
     if decision.effect == "conclude":
         assert decision.winner is not None
@@ -453,16 +452,13 @@ def transition(
         )
         return Change(updated, entries, "concluded")
     if decision.effect == "advance":
-        if not lifecycle.needs_review(experiment, review_required):
-            updated, entries = lifecycle.advance(experiment, now, actor, reason, figures)
+        updated, entries, pending = lifecycle.advance_or_propose(
+            experiment, now, actor, review_required, reason, figures
+        )
+        if pending is None:
             return Change(updated, entries, "advanced")
-        assert experiment.stage is not None
-        target = experiment.stage + 1
-        if any(p.kind == "advance" and p.stage == target for p in experiment.pending):
+        if not entries:
             return Change(None, [], "awaiting_approval")
-        pending = lifecycle.new_pending("advance", now, actor, stage=target, reason=reason)
-        updated, entries = lifecycle.propose(experiment, pending, now, actor)
-        entries[0].figures = figures
         return Change(updated, entries, "proposed")
     return Change(None, [], None)
 

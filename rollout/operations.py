@@ -224,23 +224,12 @@ def advance(
 
     def change(current: Experiment) -> lifecycle.Result:
         proposal.clear()
-        if lifecycle.needs_review(current, review_required):
-            lifecycle.advance(current, now, actor)
-            assert current.stage is not None
-            pending = lifecycle.new_pending(
-                "advance", now, actor, stage=current.stage + 1, reason=reason
-            )
-            waiting = next(
-                (p for p in current.pending if p.kind == "advance" and p.stage == pending.stage),
-                None,
-            )
-            if waiting is not None:
-                # Proposing again would replace the proposal a reviewer may be approving.
-                proposal.append(waiting)
-                return current, []
+        updated, entries, pending = lifecycle.advance_or_propose(
+            current, now, actor, review_required, reason, figures
+        )
+        if pending is not None:
             proposal.append(pending)
-            return lifecycle.propose(current, pending, now, actor)
-        return lifecycle.advance(current, now, actor, reason, figures)
+        return updated, entries
 
     experiment = store.experiments.update(key, change)
     return Outcome(experiment, proposal[0] if proposal else None)
@@ -254,12 +243,9 @@ def pause(
     reason: str | None = None,
     figures: dict[str, Any] | None = None,
 ) -> Outcome:
-    def change(current: Experiment) -> lifecycle.Result:
-        updated, entries = lifecycle.pause(current, now, actor, reason)
-        entries[0].figures = figures
-        return updated, entries
-
-    return Outcome(store.experiments.update(key, change))
+    return Outcome(
+        store.experiments.update(key, lambda e: lifecycle.pause(e, now, actor, reason, figures))
+    )
 
 
 def resume(store: Store, key: str, actor: str, now: float, reason: str | None = None) -> Outcome:
