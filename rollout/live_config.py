@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from experiments.assignment import CompiledExperiment, compile_experiment
-from experiments.model import Experiment, Status
+from experiments.model import Experiment, Status, Variant
 from experiments.store import Store
 from rollout.config_cache import ConfigWatcher
 
@@ -24,6 +24,17 @@ class Snapshot:
     prompts: dict[tuple[str, int], dict[str, Any]]
     labels: dict[str, dict[str, int]] = field(default_factory=dict)
     _sdk: list[Any] = field(default_factory=list)
+    _variants: dict[str, dict[str, tuple[int, Variant]]] = field(default_factory=dict)
+
+    def variant(self, experiment: str, variant: str) -> tuple[int, Variant]:
+        """The index (as stored with exposures) and definition of a variant, built once per
+        version: assign and exposures look this up for every user."""
+        by_key = self._variants.get(experiment)
+        if by_key is None:
+            variants = self.experiments[experiment].variants
+            by_key = {v.key: (i, v) for i, v in enumerate(variants)}
+            self._variants[experiment] = by_key
+        return by_key[variant]
 
     def sdk_document(self) -> tuple[dict[str, Any], str]:
         """The SDK configuration and its ETag, built once per version (cached in `_sdk`)."""

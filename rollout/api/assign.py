@@ -13,7 +13,6 @@ from experiments.model import Key, Role, Status, UnitId
 from experiments.store.exposures import ExposureWrite
 from rollout.api.batches import BatchAnswer, validate_items
 from rollout.api.routing import route, runtime
-from rollout.live_config import Snapshot
 from rollout.observability import ASSIGNMENTS
 
 blueprint = Blueprint("assign", __name__, url_prefix="/api/v1")
@@ -100,7 +99,7 @@ def assign_user(body: AssignRequest) -> Any:
     variants: dict[str, str] = {key: a.variant for key, a in answers.items()}
     if body.track:
         writes = [
-            ExposureWrite(key, body.user_id, _index(snapshot, key, a.variant))
+            ExposureWrite(key, body.user_id, snapshot.variant(key, a.variant)[0])
             for key, a in answers.items()
             if a.in_experiment
         ]
@@ -112,7 +111,7 @@ def assign_user(body: AssignRequest) -> Any:
     for key, answer in answers.items():
         experiment = snapshot.experiments[key]
         variant_key = variants[key]
-        variant = next(v for v in experiment.variants if v.key == variant_key)
+        _, variant = snapshot.variant(key, variant_key)
         ASSIGNMENTS.labels(key, variant_key, str(answer.in_experiment).lower()).inc()
         assignments[key] = {
             "variant": variant_key,
@@ -122,10 +121,6 @@ def assign_user(body: AssignRequest) -> Any:
             "config": variant.config,
         }
     return {"user_id": body.user_id, "assignments": assignments}
-
-
-def _index(snapshot: Snapshot, experiment: str, variant: str) -> int:
-    return snapshot.experiments[experiment].variant_keys().index(variant)
 
 
 @route(
@@ -181,7 +176,7 @@ def record_exposures(body: ExposuresRequest) -> Any:
             continue
         writes.append(
             ExposureWrite(
-                item.experiment, item.user_id, _index(snapshot, item.experiment, item.variant)
+                item.experiment, item.user_id, snapshot.variant(item.experiment, item.variant)[0]
             )
         )
     for record in rt.store.exposures.record(writes, rt.now()):
