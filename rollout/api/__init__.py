@@ -9,6 +9,7 @@ from rollout.api import controller as controller_api
 from rollout.api import events as events_api
 from rollout.api import prompts as prompts_api
 from rollout.api import results as results_api
+from rollout.api import traces as traces_api
 
 BLUEPRINTS: list[Blueprint] = [
     ops.blueprint,
@@ -19,4 +20,5 @@ BLUEPRINTS: list[Blueprint] = [
     events_api.blueprint,
     results_api.blueprint,
     controller_api.blueprint,
+    traces_api.blueprint,
 ]
