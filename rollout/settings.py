@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from rollout.webhook_destinations import AllowList
+
 
 def _flag(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
@@ -25,6 +27,10 @@ class Settings:
     dedupe_window_s: int = 7 * 86400
     webhook_urls: tuple[str, ...] = ()
     webhook_secret: str | None = None
+    # Hosts and networks (CIDR) webhooks may reach although private, loopback or link-local.
+    webhook_allow_hosts: tuple[str, ...] = ()
+    # A bearer token that /metrics requires when set (an admin key is accepted too).
+    metrics_token: str | None = None
     run_controller: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -40,6 +46,7 @@ class Settings:
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
+        AllowList.parse(self.webhook_allow_hosts)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> Settings:
@@ -59,6 +66,11 @@ class Settings:
                 u for u in (e.get("ROLLOUT_WEBHOOK_URLS") or "").split(",") if u.strip()
             ),
             "webhook_secret": e.get("ROLLOUT_WEBHOOK_SECRET") or None,
+            "webhook_allow_hosts": tuple(
+                h.strip() for h in (e.get("ROLLOUT_WEBHOOK_ALLOW_HOSTS") or "").split(",")
+                if h.strip()
+            ),
+            "metrics_token": e.get("ROLLOUT_METRICS_TOKEN") or None,
             "run_controller": _flag(e.get("ROLLOUT_RUN_CONTROLLER")),
         }
         values.update(overrides)

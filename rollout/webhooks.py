@@ -15,6 +15,9 @@ deliveries. `WebhookDispatcher` threads claim due deliveries and POST them.
   a different secret and one leaked secret forges nothing for the others
   (`GET /api/v1/webhooks/secret?url=...`, admin, tells an operator the secret of a URL). Without
   ROLLOUT_WEBHOOK_SECRET a random master secret is generated once and kept in Redis.
+- Destinations: public addresses only, checked on the resolved address at each attempt and
+  connected to as checked (`webhook_destinations`); `ROLLOUT_WEBHOOK_ALLOW_HOSTS` allows private
+  ones. A refused destination is given up at once; the log names why in a few words.
 - Delivery: a timeout per attempt, retried on any non-2xx answer or network error with
   exponential backoff (1 s, 2 s, 4 s, ... capped at 5 minutes) up to `max_attempts`; every
   attempt lands in the delivery log (`GET /api/v1/webhooks/deliveries`). At least once: a
@@ -34,10 +37,17 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import redis
-import requests
 
 from experiments.store import Store
+from rollout import webhook_delivery
 from rollout.settings import Settings
+from rollout.webhook_destinations import (
+    AllowList,
+    RefusedDestination,
+    UnresolvedHost,
+    redacted,
+    resolve,
+)
 
 log = logging.getLogger(__name__)
 
@@ -152,8 +162,10 @@ class WebhookDispatcher:
         self._backoff_s = backoff_s
         self._poll_s = poll_s
         self._clock = clock
+        self._allow = AllowList.parse(settings.webhook_allow_hosts)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._queue_down = threading.Event()
 
     def start(self) -> WebhookDispatcher:
         for index in range(self._workers):
@@ -172,19 +184,24 @@ class WebhookDispatcher:
         self._threads.clear()
 
     def _run(self) -> None:
-        session = requests.Session()
-        try:
-            while not self._stop.is_set():
-                try:
-                    if not self.deliver_one(session):
-                        self._stop.wait(self._poll_s)
-                except (redis.RedisError, OSError):
-                    log.warning("webhook queue unavailable; retrying", exc_info=True)
-                    self._stop.wait(max(self._poll_s, 1.0))
-        finally:
-            session.close()
+        while not self._stop.is_set():
+            try:
+                delivered = self.deliver_one()
+            except (redis.RedisError, OSError) as exc:
+                # One line per outage, not a traceback per poll: Redis being away (a restart, a
+                # shutdown in progress) is an operational state, not a bug.
+                if not self._queue_down.is_set():
+                    self._queue_down.set()
+                    log.warning("webhook queue unavailable (%s); retrying", type(exc).__name__)
+                self._stop.wait(max(self._poll_s, 1.0))
+                continue
+            if self._queue_down.is_set():
+                self._queue_down.clear()
+                log.info("webhook queue reachable again")
+            if not delivered:
+                self._stop.wait(self._poll_s)
 
-    def deliver_one(self, session: requests.Session) -> bool:
+    def deliver_one(self) -> bool:
         """Claim and attempt one due delivery; False when none is due."""
         queue = self._store.controller.webhooks
         # Hidden long enough for the attempt to finish; a dispatcher that dies leaves it due again.
@@ -205,18 +222,18 @@ class WebhookDispatcher:
         started = time.monotonic()
         status: int | None = None
         error: str | None = None
+        refused = False
         try:
-            response = session.post(
-                url,
-                data=body,
-                headers=headers,
-                timeout=(min(2.0, self._timeout_s), self._timeout_s),
-                allow_redirects=False,
+            destination = resolve(url, self._allow)
+        except RefusedDestination as exc:
+            error, refused = str(exc), True
+        except UnresolvedHost as exc:
+            error = str(exc)
+        else:
+            outcome = webhook_delivery.post(
+                destination, body, headers, min(2.0, self._timeout_s), self._timeout_s
             )
-            status = response.status_code
-            response.close()
-        except requests.RequestException as exc:
-            error = f"{type(exc).__name__}: {exc}"[:300]
+            status, error = outcome.status, outcome.error
         ok = status is not None and 200 <= status < 300
         now = self._clock()
         entry: dict[str, Any] = {
@@ -224,7 +241,7 @@ class WebhookDispatcher:
             "id": delivery["payload"].get("id"),
             "experiment": delivery.get("experiment"),
             "decision": delivery["payload"].get("decision"),
-            "url": url,
+            "url": redacted(url),
             "attempt": attempt,
             "at": now,
             "status_code": status,
@@ -234,6 +251,9 @@ class WebhookDispatcher:
             "next_attempt_at": None,
         }
         if ok:
+            queue.done(raw)
+        elif refused:
+            entry["error"] = f"{error}; not retried"
             queue.done(raw)
         elif attempt >= self._max_attempts:
             entry["error"] = (error or f"HTTP {status}") + f"; gave up after {attempt} attempts"

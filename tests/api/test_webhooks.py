@@ -108,7 +108,8 @@ class Setup:
 def build(
     make_app: Callable[..., Flask], clock: Clock, urls: tuple[str, ...], **body: Any
 ) -> Setup:
-    app = make_app(webhook_urls=urls, webhook_secret=SECRET)
+    # The receivers listen on loopback, which webhooks may reach only when allowed.
+    app = make_app(webhook_urls=urls, webhook_secret=SECRET, webhook_allow_hosts=("127.0.0.1",))
     admin = Api(app.test_client(), ADMIN_KEY)
     keys = {}
     for role in ("editor", "release"):
