@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import math
 import operator
-import re
 from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache, reduce
 from typing import Any, Final, TypeGuard, TypeVar
+
+import re2
+from re2 import _re2
 
 Predicate = Callable[[Mapping[str, Any]], bool]
 """A compiled targeting object: attributes in, included or not out."""
@@ -277,16 +279,48 @@ def _contains(expected: object) -> _ValueTest:
     return lambda value: isinstance(value, list | tuple) and any(element(item) for item in value)
 
 
-# A group that ends in a quantifier and is itself quantified, like (a+)+ or (\w*)*: the shape of
-# catastrophic backtracking in Python's engine. Refused when defined, since targeting runs on every
-# assignment (in the service and in every SDK).
-_NESTED_QUANTIFIER = re.compile(r"[+*}]\)[+*{]")
+class _LinearPattern:
+    """A pattern compiled by RE2, whose matching time is linear in the text whatever the pattern.
+
+    Attribute values come from end users, so a backtracking engine (Python's `re`) would let one
+    crafted pattern and one long value freeze a worker; RE2 has no backtracking at all, and refuses
+    the syntax that needs it (back-references, look-around, possessive quantifiers). Matching goes
+    through RE2's own binding (`re2._re2`, which the `re2` module wraps) because only a yes or no
+    is needed: the wrapper's position mapping costs ten times the match itself. The text is UTF-8
+    (lone surrogates passed through, so evaluation never raises).
+    """
+
+    __slots__ = ("_regexp",)
+
+    def __init__(self, source: str) -> None:
+        regexp = _re2.RE2(source.encode("utf-8", "surrogatepass"), _RE2_OPTIONS)
+        if not regexp.ok():
+            reason = regexp.error().decode("utf-8", "replace")
+            raise ValueError(f"pattern does not compile as RE2 ({reason}); see docs/hashing.md")
+        self._regexp = regexp
+
+    def search(self, text: str) -> bool:
+        """Whether the pattern matches anywhere in `text` (re.search semantics)."""
+        encoded = text.encode("utf-8", "surrogatepass")
+        spans = self._regexp.Match(_UNANCHORED, encoded, 0, len(encoded))
+        return bool(spans[0][0] != -1)
+
+
+def _re2_options() -> Any:
+    options = re2.Options()
+    options.log_errors = False  # a refused pattern is the caller's 422, not a line on stderr
+    options.never_capture = True  # a match is a yes or no: nothing to capture
+    return options
+
+
+_RE2_OPTIONS: Final = _re2_options()
+_UNANCHORED: Final = _re2.RE2.Anchor.UNANCHORED
 
 
 @lru_cache(maxsize=1024)
-def _pattern(source: str) -> re.Pattern[str]:
+def _pattern(source: str) -> _LinearPattern:
     """Compiled once per distinct pattern, however many experiments and refreshes use it."""
-    return re.compile(source)
+    return _LinearPattern(source)
 
 
 def _regex_test(operand: object, place: str) -> _ValueTest:
@@ -294,16 +328,12 @@ def _regex_test(operand: object, place: str) -> _ValueTest:
         raise ValueError(f"{place}: 'regex' takes a pattern string")
     if len(operand) > MAX_REGEX:
         raise ValueError(f"{place}: 'regex' patterns are at most {MAX_REGEX} characters")
-    if _NESTED_QUANTIFIER.search(operand):
-        raise ValueError(
-            f"{place}: 'regex' pattern has a quantified group ending in a quantifier, such as"
-            " (a+)+, which can backtrack for ever; rewrite it without the nesting"
-        )
     try:
         pattern = _pattern(operand)
-    except re.error as exc:
-        raise ValueError(f"{place}: 'regex' pattern does not compile: {exc}") from None
-    return lambda value: isinstance(value, str) and pattern.search(value) is not None
+    except ValueError as exc:
+        raise ValueError(f"{place}: 'regex' {exc}") from None
+    search = pattern.search
+    return lambda value: isinstance(value, str) and search(value)
 
 
 def _ordering(op: str, operand: object, place: str) -> _ValueTest:
