@@ -106,7 +106,11 @@ class EmbeddedRedis:
         ]
         if self.maxmemory:
             args += ["--maxmemory", self.maxmemory]
-        self._process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # A session of its own: Ctrl-C in a terminal signals the whole foreground process group,
+        # and Redis must outlive the app that uses it; its owner stops it, last (`stop`).
+        self._process = subprocess.Popen(
+            args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+        )
         self._wait_ready(timeout_s)
         return self
 

@@ -1,5 +1,8 @@
 """`rollout serve` (what `make run` runs): Redis if needed, the controller, and gunicorn.
 
+Started in that order and stopped in the reverse one (gunicorn, the controller with its webhook
+dispatcher, Redis), so nothing runs against a Redis that is already gone.
+
 Without REDIS_URL an embedded redis-server keeps its data under ROLLOUT_DATA_DIR, and its URL is
 written to `<data dir>/redis.url` so that `rollout keys create` on the same machine finds it.
 """
@@ -35,10 +38,42 @@ def local_redis_url(settings: Settings) -> str | None:
     return path.read_text().strip() if path.exists() else None
 
 
+class Shutdown:
+    """Ctrl-C and SIGTERM, turned into an orderly stop of the children this process started.
+
+    The children run in sessions of their own, so a terminal's Ctrl-C (sent to the whole
+    foreground process group) reaches this process only, and this process stops them in order:
+    gunicorn first (SIGTERM: workers finish their requests), then the controller and its webhook
+    dispatcher, then Redis, which everything before it still needed. A second signal hurries
+    gunicorn along (SIGQUIT: workers exit at once).
+    """
+
+    def __init__(self) -> None:
+        self.requested = threading.Event()
+        self._server: subprocess.Popen[bytes] | None = None
+
+    def install(self) -> None:
+        signal.signal(signal.SIGTERM, self._handle)
+        signal.signal(signal.SIGINT, self._handle)
+
+    def watch(self, server: subprocess.Popen[bytes]) -> None:
+        self._server = server
+        if self.requested.is_set():
+            server.send_signal(signal.SIGTERM)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        again = self.requested.is_set()
+        self.requested.set()
+        if self._server is not None and self._server.poll() is None:
+            self._server.send_signal(signal.SIGQUIT if again else signal.SIGTERM)
+
+
 def serve(settings: Settings, workers: int | None = None, with_controller: bool = True) -> int:
     if port_is_busy(settings.port, settings.host if settings.host != "0.0.0.0" else "127.0.0.1"):
         print(f"rollout: port {settings.port} is already in use (set PORT)", file=sys.stderr)
         return 2
+    shutdown = Shutdown()
+    shutdown.install()
     embedded: EmbeddedRedis | None = None
     env = dict(os.environ)
     try:
@@ -50,39 +85,34 @@ def serve(settings: Settings, workers: int | None = None, with_controller: bool 
     except EmbeddedRedisError as exc:
         print(f"rollout: {exc}", file=sys.stderr)
         return 2
-    env.setdefault("HOST", settings.host)
-    env.setdefault("PORT", str(settings.port))
-    if workers is not None:
-        env["WEB_CONCURRENCY"] = str(workers)
-    command = [sys.executable, "-m", "gunicorn"]
-    config = gunicorn_config()
-    if config:
-        command += ["-c", config]
-    command += ["rollout.app:create_app()"]
     stop = threading.Event()
     controller_thread = None
-    if with_controller:
-        controller_thread = _start_controller(
-            env.get("REDIS_URL", ""), settings, stop
-        )
-    server = subprocess.Popen(command, env=env)
-    print(f"rollout: serving on http://{env['HOST']}:{env['PORT']}  (Ctrl-C stops)")
-
-    def forward(signum: int, frame: FrameType | None) -> None:
-        server.send_signal(signal.SIGTERM)
-
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
     try:
+        env.setdefault("HOST", settings.host)
+        env.setdefault("PORT", str(settings.port))
+        if workers is not None:
+            env["WEB_CONCURRENCY"] = str(workers)
+        command = [sys.executable, "-m", "gunicorn"]
+        config = gunicorn_config()
+        if config:
+            command += ["-c", config]
+        command += ["rollout.app:create_app()"]
+        if with_controller:
+            controller_thread = _start_controller(env.get("REDIS_URL", ""), settings, stop)
+        server = subprocess.Popen(command, env=env, start_new_session=True)
+        shutdown.watch(server)
+        print(f"rollout: serving on http://{env['HOST']}:{env['PORT']}  (Ctrl-C stops)")
         code = server.wait()
     finally:
         stop.set()
         if controller_thread is not None:
-            controller_thread.join(timeout=5)
+            controller_thread.join(timeout=10)
         if embedded is not None:
             embedded.stop()
             (Path(settings.data_dir) / REDIS_URL_FILE).unlink(missing_ok=True)
             print("rollout: embedded Redis stopped")
+    if shutdown.requested.is_set() and code in (0, -signal.SIGTERM, -signal.SIGQUIT):
+        return 0
     return code
 
 
