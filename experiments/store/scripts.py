@@ -1,17 +1,37 @@
-"""The Lua scripts of the store, loaded once per client and called by name."""
+"""The Lua scripts of the store, loaded once per client and called by name.
+
+`Scripts.run_many` runs one script for several experiments in one round trip per Redis server:
+on one Redis a single pipeline; on a Redis Cluster, where redis-py refuses EVALSHA in a cluster
+pipeline, the calls are grouped by the master that holds each call's slot (every key of one call
+shares its experiment's hash tag) and each group is one pipeline on that master's connection.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import suppress
 from functools import cache
 from importlib.resources import files
 from typing import Any
 
-from redis.exceptions import NoScriptError
+from redis.cluster import RedisCluster
+from redis.exceptions import (
+    AskError,
+    ClusterDownError,
+    ConnectionError,
+    NoScriptError,
+    RedisError,
+    TimeoutError,
+    TryAgainError,
+)
 
 from experiments.store.connection import Redis
 
 ScriptCall = tuple[Sequence[str], Sequence[str]]
+
+REDIRECTS = (AskError, ClusterDownError, TryAgainError)
+"""Answers of a cluster node that did not run the command (MovedError is an AskError): the
+slot is elsewhere or not served right now, so running the call again cannot apply it twice."""
 
 
 @cache
@@ -20,12 +40,11 @@ def source(name: str) -> str:
 
 
 class Scripts:
-    """Registered scripts for one client: EVALSHA, falling back to EVAL after a SCRIPT FLUSH."""
+    """Registered scripts for one client: EVALSHA, loading the script again after NOSCRIPT."""
 
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
         self._scripts: dict[str, Any] = {}
-        self._loaded: set[str] = set()
 
     def __getitem__(self, name: str) -> Any:
         script = self._scripts.get(name)
@@ -35,27 +54,80 @@ class Scripts:
         return script
 
     def run_many(self, name: str, calls: Sequence[ScriptCall]) -> list[Any]:
-        """Run one script several times (keys, args) in one round trip.
+        """Run one script several times (keys, args) in one round trip per server.
 
         redis-py's pipeline asks SCRIPT EXISTS before every execution, a second round trip on
-        the hottest paths (assign, events); here the script is loaded once per process, and a
-        NOSCRIPT answer (Redis restarted or flushed) reloads it and runs again. Every call of
-        the pipeline names the same script, so on NOSCRIPT none of them ran and the retry
-        cannot apply anything twice.
+        the hottest paths (assign, events); here the script is sent by its digest, and the calls
+        that answer NOSCRIPT (Redis restarted, flushed, or a replica newly promoted) load it and
+        run again: exactly those calls did not run, so none is applied twice.
         """
         script = self[name]
         if len(calls) == 1:
             keys, args = calls[0]
             return [script(keys=list(keys), args=list(args))]
-        for attempt in range(2):
-            if name not in self._loaded or attempt:
-                self._redis.script_load(script.script)
-                self._loaded.add(name)
-            pipe = self._redis.pipeline(transaction=False)
-            for keys, args in calls:
-                pipe.evalsha(script.sha, len(keys), *keys, *args)
+        if isinstance(self._redis, RedisCluster):
+            return self._run_per_master(script, calls)
+        return _raise_first_error(_pipelined(self._redis, script, calls))
+
+    def _run_per_master(self, script: Any, calls: Sequence[ScriptCall]) -> list[Any]:
+        """One pipeline per master holding the calls' slots; a call that a node redirects (the
+        slot moved, a failover is under way) runs alone through the cluster client, which
+        follows redirects and refreshes its slot map.
+
+        A node that cannot be reached leaves its calls in doubt (sent, maybe run): that is an
+        error for the caller, as on one Redis, after the slot map is refreshed so that the next
+        request finds the replica that takes over.
+        """
+        groups: dict[str, tuple[Any, list[int]]] = {}
+        for position, (keys, _) in enumerate(calls):
+            node = self._redis.get_node_from_key(keys[0])
+            groups.setdefault(node.name, (node, []))[1].append(position)
+        answers: list[Any] = [None] * len(calls)
+        for node, positions in groups.values():
+            client = self._redis.get_redis_connection(node)
             try:
-                return list(pipe.execute())
-            except NoScriptError:
-                continue
-        raise NoScriptError(f"script {name} could not be loaded")
+                results = _pipelined(client, script, [calls[p] for p in positions])
+            except (ConnectionError, TimeoutError):
+                self._refresh_slots()
+                raise
+            for position, result in zip(positions, results, strict=True):
+                answers[position] = result
+        for position, answer in enumerate(answers):
+            if isinstance(answer, REDIRECTS):
+                keys, args = calls[position]
+                answers[position] = script(keys=list(keys), args=list(args))
+        return _raise_first_error(answers)
+
+    def _refresh_slots(self) -> None:
+        # While the cluster elects a master this may fail too; the next request refreshes again.
+        with suppress(RedisError):
+            self._redis.nodes_manager.initialize()
+
+
+def _pipelined(client: Any, script: Any, calls: Sequence[ScriptCall]) -> list[Any]:
+    """EVALSHA every call in one pipeline on one server; answers (or errors) in call order."""
+    answers: list[Any] = [None] * len(calls)
+    pending = list(range(len(calls)))
+    for attempt in range(2):
+        if attempt:
+            client.script_load(script.script)
+        pipe = client.pipeline(transaction=False)
+        for position in pending:
+            keys, args = calls[position]
+            pipe.evalsha(script.sha, len(keys), *keys, *args)
+        missing = []
+        for position, result in zip(pending, pipe.execute(raise_on_error=False), strict=True):
+            answers[position] = result
+            if isinstance(result, NoScriptError):
+                missing.append(position)
+        if not missing:
+            return answers
+        pending = missing
+    return answers
+
+
+def _raise_first_error(answers: list[Any]) -> list[Any]:
+    for answer in answers:
+        if isinstance(answer, Exception):
+            raise answer
+    return answers
