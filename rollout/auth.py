@@ -62,6 +62,16 @@ class Authenticator:
             )
         return principal
 
+    def require_metrics(self, authorization: str | None, token: str | None) -> None:
+        """/metrics names every experiment: with ROLLOUT_METRICS_TOKEN set, it needs that bearer
+        token (what a Prometheus scrape config holds) or an admin key; without it, it is open."""
+        if token is None:
+            return
+        secret = _bearer(authorization)
+        if hmac.compare_digest(secret_hash(secret), secret_hash(token)):
+            return
+        self.require(authorization, [Role.ADMIN])
+
     def forget(self) -> None:
         with self._lock:
             self._cache.clear()

@@ -8,8 +8,10 @@ from typing import Any
 from flask import Blueprint
 from pydantic import BaseModel, ConfigDict
 
+from experiments.errors import Conflict
 from experiments.model import Key, Role
 from rollout.api.routing import principal_name, route, runtime
+from rollout.auth import BOOTSTRAP_NAME
 
 blueprint = Blueprint("keys", __name__, url_prefix="/api/v1")
 
@@ -47,6 +49,12 @@ class KeyList(BaseModel):
     errors=[409],
 )
 def create_key(body: KeyCreate) -> Any:
+    if body.name == BOOTSTRAP_NAME:
+        # The history names ROLLOUT_ADMIN_KEY's caller so; a key of that name would pass for it.
+        raise Conflict(
+            f"{BOOTSTRAP_NAME!r} is the name of ROLLOUT_ADMIN_KEY; choose another",
+            code="reserved_name",
+        )
     rt = runtime()
     key, secret = rt.store.apikeys.create(body.name, body.role, rt.now(), principal_name())
     rt.store.announce_change()

@@ -6,7 +6,7 @@ from functools import cache
 from typing import Any
 
 import redis
-from flask import Blueprint, Response, jsonify, send_from_directory
+from flask import Blueprint, Response, jsonify, request, send_from_directory
 
 from rollout.api.routing import route, runtime
 from rollout.observability import metrics_response
@@ -42,8 +42,17 @@ def readyz() -> Any:
     return {"status": "ready", "redis": "ok"}
 
 
-@route(blueprint, "/metrics", "GET", summary="Prometheus metrics", roles=None)
+@route(
+    blueprint,
+    "/metrics",
+    "GET",
+    summary="Prometheus metrics (ROLLOUT_METRICS_TOKEN set: that bearer token or an admin key)",
+    roles=None,
+    errors=[401, 403],
+)
 def metrics() -> Response:
+    rt = runtime()
+    rt.auth.require_metrics(request.headers.get("Authorization"), rt.settings.metrics_token)
     return metrics_response()
 
 
