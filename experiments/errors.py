@@ -50,3 +50,12 @@ class Unavailable(DomainError):
     """A dependency (Redis) cannot be reached; the request may be retried (HTTP 503)."""
 
     code = "unavailable"
+
+
+class StoredDataInvalid(DomainError):
+    """What the store holds cannot be read back (corrupt or written around the edge's checks).
+
+    The service's fault, not the client's (HTTP 500): the request was fine, the data is not.
+    """
+
+    code = "stored_data_invalid"

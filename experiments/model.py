@@ -14,12 +14,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationInfo,
     field_validator,
     model_validator,
 )
+
+from experiments.json_bounds import check_json
 
 KEY_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 KEY_RE = re.compile(KEY_PATTERN)
@@ -35,6 +38,25 @@ EventId = Annotated[
     str,
     Field(min_length=1, max_length=128, description="unique per event: a resent id counts once"),
 ]
+
+
+
+def _bounded_json(value: Any) -> Any:
+    """Refuse a free JSON value beyond the bounds, before pydantic walks it (json_bounds)."""
+    check_json(value)
+    return value
+
+
+FreeJson = Annotated[
+    dict[str, Any],
+    BeforeValidator(_bounded_json),
+    Field(description="free JSON object: at most 32 levels deep, 64 KiB, valid Unicode"),
+]
+"""A free JSON object from a client; bounded so that no one value can break the service."""
+
+# Numbers and flags are strict at the edge: `"traffic": true`, `"traffic": "1"` and
+# `"track": 0` are mistakes to refuse, not values to coerce.
+StrictFlag = Annotated[bool, Field(strict=True)]
 
 MAX_VARIANTS = 20
 MAX_METRICS = 50
@@ -79,14 +101,14 @@ class Direction(StrEnum):
 
 class Variant(Strict):
     key: Key
-    weight: float = Field(ge=0.0, le=1.0)
+    weight: float = Field(ge=0.0, le=1.0, strict=True)
     prompt: str | None = Field(
         default=None,
         pattern=PROMPT_REF_PATTERN,
         max_length=129,
         description="a prompt version as name@version, or name@label (resolved when defined)",
     )
-    config: dict[str, Any] | None = Field(default=None, description="free JSON for the application")
+    config: FreeJson | None = Field(default=None, description="free JSON for the application")
     description: str | None = Field(default=None, max_length=2000)
 
 
@@ -96,21 +118,21 @@ class Metric(Strict):
     role: MetricRole = MetricRole.SECONDARY
     direction: Direction = Direction.INCREASE
     max_regression: float = Field(
-        default=0.0, ge=0.0, le=100.0, description="tolerated relative harm of a guardrail"
+        default=0.0, ge=0.0, le=100.0, strict=True, description="tolerated relative harm"
     )
 
 
 class Stage(Strict):
-    traffic: float = Field(gt=0.0, le=1.0)
-    min_duration_s: int = Field(default=0, ge=0, le=365 * 86400)
-    min_users_per_variant: int = Field(default=0, ge=0, le=10**9)
+    traffic: float = Field(gt=0.0, le=1.0, strict=True)
+    min_duration_s: int = Field(default=0, ge=0, le=365 * 86400, strict=True)
+    min_users_per_variant: int = Field(default=0, ge=0, le=10**9, strict=True)
 
 
 class RolloutPlan(Strict):
     stages: list[Stage] = Field(min_length=1, max_length=MAX_STAGES)
-    auto_advance: bool = True
-    auto_rollback: bool = True
-    auto_ship: bool = False
+    auto_advance: StrictFlag = True
+    auto_rollback: StrictFlag = True
+    auto_ship: StrictFlag = False
 
     @field_validator("stages")
     @classmethod
@@ -130,19 +152,20 @@ class ExperimentFields(Strict):
     description: str | None = Field(default=None, max_length=5000)
     variants: list[Variant] = Field(min_length=2, max_length=MAX_VARIANTS)
     control: Key
-    traffic: float = Field(default=1.0, ge=0.0, le=1.0)
-    targeting: dict[str, Any] | None = None
+    traffic: float = Field(default=1.0, ge=0.0, le=1.0, strict=True)
+    targeting: FreeJson | None = None
     layer: Key | None = None
     layer_share: float | None = Field(
         default=None,
         gt=0.0,
         le=1.0,
+        strict=True,
         description="share of the layer this experiment takes; default half its largest free range",
     )
     metrics: list[Metric] = Field(default_factory=list, max_length=MAX_METRICS)
-    alpha: float = Field(default=0.05, gt=0.0, lt=0.5)
+    alpha: float = Field(default=0.05, gt=0.0, lt=0.5, strict=True)
     rollout: RolloutPlan | None = None
-    review: bool = False
+    review: StrictFlag = False
     webhooks: list[Annotated[str, Field(pattern=r"^https?://", max_length=2000)]] = Field(
         default_factory=list, max_length=10
     )
@@ -200,26 +223,38 @@ class ExperimentCreate(ExperimentFields):
     """The body of POST /api/v1/experiments."""
 
 
+NOT_NULLABLE = ("name", "traffic", "variants", "control", "metrics", "alpha", "review", "webhooks")
+"""The PATCH fields an experiment always has: `null` is refused rather than stored."""
+
+
 class ExperimentPatch(Strict):
     """The body of PATCH: absent fields are left alone; some only change in draft."""
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
     owner: str | None = Field(default=None, max_length=200)
     description: str | None = Field(default=None, max_length=5000)
-    traffic: float | None = Field(default=None, ge=0.0, le=1.0)
-    targeting: dict[str, Any] | None = None
+    traffic: float | None = Field(default=None, ge=0.0, le=1.0, strict=True)
+    targeting: FreeJson | None = None
     variants: list[Variant] | None = Field(default=None, min_length=2, max_length=MAX_VARIANTS)
     control: Key | None = None
     metrics: list[Metric] | None = Field(default=None, max_length=MAX_METRICS)
     layer: Key | None = None
-    layer_share: float | None = Field(default=None, gt=0.0, le=1.0)
-    alpha: float | None = Field(default=None, gt=0.0, lt=0.5)
+    layer_share: float | None = Field(default=None, gt=0.0, le=1.0, strict=True)
+    alpha: float | None = Field(default=None, gt=0.0, lt=0.5, strict=True)
     rollout: RolloutPlan | None = None
-    review: bool | None = None
+    review: StrictFlag | None = None
     webhooks: list[Annotated[str, Field(pattern=r"^https?://", max_length=2000)]] | None = Field(
         default=None, max_length=10
     )
     reason: str | None = Field(default=None, max_length=2000, description="why, for the history")
+
+    @field_validator(*NOT_NULLABLE, mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        """`null` here would clear a field every experiment must have; absent keeps it."""
+        if value is None:
+            raise ValueError("may not be null: leave the field out to keep its value")
+        return value
 
     @field_validator("targeting")
     @classmethod

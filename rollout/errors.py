@@ -9,7 +9,14 @@ from flask import Flask, Response, jsonify
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
-from experiments.errors import Conflict, DomainError, Invalid, NotFound, Unavailable
+from experiments.errors import (
+    Conflict,
+    DomainError,
+    Invalid,
+    NotFound,
+    StoredDataInvalid,
+    Unavailable,
+)
 
 
 class Unauthorized(DomainError):
@@ -45,6 +52,7 @@ STATUS: dict[type[DomainError], int] = {
     TooLarge: 413,
     Invalid: 422,
     RateLimited: 429,
+    StoredDataInvalid: 500,
     Unavailable: 503,
 }
 
@@ -70,6 +78,14 @@ def error_response(
     return jsonify({"error": {"code": code, "message": message, "details": details or []}}), status
 
 
+def unreadable(experiment: str) -> tuple[str, str]:
+    """The rejection of a batch item for an experiment whose stored document cannot be read."""
+    return (
+        StoredDataInvalid.code,
+        f"experiment {experiment!r} is stored but cannot be read; the operators are told",
+    )
+
+
 def status_of(error: DomainError) -> int:
     for cls in type(error).__mro__:
         if cls in STATUS:
@@ -91,18 +107,25 @@ def validation_details(error: ValidationError, prefix: str = "") -> list[dict[st
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def _domain(error: DomainError) -> tuple[Response, int]:
-        response, status = error_response(
-            status_of(error), error.code, error.message, error.details
-        )
+        message, details = error.message, error.details
+        if isinstance(error.__cause__, ValidationError):
+            # pydantic's own text carries input and a link to its docs: answer the fields.
+            details = validation_details(error.__cause__)
+            message = "; ".join(f"{d['field']}: {d['message']}" for d in details)
+        response, status = error_response(status_of(error), error.code, message, details)
         if isinstance(error, RateLimited):
             response.headers["Retry-After"] = str(error.retry_after_s)
         return response, status
 
     @app.errorhandler(ValidationError)
-    def _invalid(error: ValidationError) -> tuple[Response, int]:
-        details = validation_details(error)
-        fields = ", ".join(d["field"] for d in details)
-        return error_response(422, "invalid", f"invalid fields: {fields}", details)
+    def _stored_data(error: ValidationError) -> tuple[Response, int]:
+        # Requests are validated by rollout/api/routing.py, which answers 422 itself; a
+        # ValidationError that gets here came from data the service read back (a stored
+        # document, a cached one), so it is the service's failure, never the client's.
+        app.logger.error("stored data cannot be read: %s", validation_details(error))
+        return error_response(
+            500, StoredDataInvalid.code, "stored data cannot be read", validation_details(error)
+        )
 
     @app.errorhandler(redis.RedisError)
     def _redis_down(error: redis.RedisError) -> tuple[Response, int]:

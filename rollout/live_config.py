@@ -1,17 +1,41 @@
-"""The experiments each worker assigns from, compiled once per configuration version."""
+"""The experiments each worker assigns from, compiled once per configuration version.
+
+Two kinds of failure stay local. An experiment whose stored document cannot be read is left out
+of the snapshot and named in `unreadable` (and in a gauge), so it cannot take the others down.
+Redis unreachable at a worker's first load: the worker answers from the last configuration kept
+on disk (rollout/last_good_config.py), retrying Redis at most once a second meanwhile.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import threading
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import redis
+from prometheus_client import Gauge
+
 from experiments.assignment import CompiledExperiment, compile_experiment
+from experiments.errors import DomainError, StoredDataInvalid
 from experiments.model import Experiment, Status, Variant
 from experiments.store import Store
+from rollout import last_good_config
 from rollout.config_cache import ConfigWatcher
+
+log = logging.getLogger(__name__)
+
+UNREADABLE = Gauge(
+    "rollout_unreadable_experiments",
+    "Stored experiments that cannot be read back, left out of the configuration",
+    multiprocess_mode="max",
+)
+REDIS_RETRY_S = 1.0
+"""While answering from disk, how long a worker waits before trying Redis again."""
 
 SDK_STATUSES = frozenset({Status.RUNNING, Status.PAUSED, Status.CONCLUDED, Status.ROLLED_BACK})
 
@@ -23,6 +47,8 @@ class Snapshot:
     compiled: dict[str, CompiledExperiment]
     prompts: dict[tuple[str, int], dict[str, Any]]
     labels: dict[str, dict[str, int]] = field(default_factory=dict)
+    unreadable: dict[str, str] = field(default_factory=dict)
+    from_disk: bool = False
     _sdk: list[Any] = field(default_factory=list)
     _variants: dict[str, dict[str, tuple[int, Variant]]] = field(default_factory=dict)
 
@@ -49,6 +75,16 @@ class Snapshot:
         cached: tuple[dict[str, Any], str] = self._sdk[0]
         return cached
 
+    def readable(self, key: str) -> bool:
+        """Whether `key` can be answered for: raises StoredDataInvalid for one that is stored
+        but cannot be read; False when there is no such experiment."""
+        if key in self.unreadable:
+            raise StoredDataInvalid(
+                f"stored experiment {key!r} cannot be read",
+                [{"field": key, "message": self.unreadable[key], "type": StoredDataInvalid.code}],
+            )
+        return key in self.experiments
+
     def prompt_of(self, experiment: Experiment, variant: str) -> dict[str, Any] | None:
         pinned = experiment.prompts.get(variant)
         if pinned is None:
@@ -57,28 +93,53 @@ class Snapshot:
 
 
 class LiveConfig:
-    def __init__(self, store: Store, watcher: ConfigWatcher) -> None:
+    def __init__(self, store: Store, watcher: ConfigWatcher, backup: Path | None = None) -> None:
         self._store = store
         self._watcher = watcher
+        self._backup = backup
         self._snapshot: Snapshot | None = None
         self._lock = threading.Lock()
         self._prompt_cache: dict[tuple[str, int], dict[str, Any]] = {}
+        self._redis_retry_at = 0.0
 
     def snapshot(self) -> Snapshot:
-        version = self._watcher.version
         current = self._snapshot
-        if current is not None and current.version >= version:
+        if current is not None and current.from_disk and time.monotonic() < self._redis_retry_at:
             return current
-        with self._lock:
-            current = self._snapshot
+        try:
+            version = self._watcher.version
             if current is not None and current.version >= version:
                 return current
-            self._snapshot = self._load(version)
+            with self._lock:
+                current = self._snapshot
+                if current is not None and current.version >= version:
+                    return current
+                self._snapshot = self._load(version)
+                return self._snapshot
+        except (redis.ConnectionError, redis.TimeoutError):
+            fallback = self._fallback()
+            if fallback is None:
+                raise
+            return fallback
+
+    def _fallback(self) -> Snapshot | None:
+        """What to answer from while Redis cannot be reached: memory, else the disk."""
+        with self._lock:
+            self._redis_retry_at = time.monotonic() + REDIS_RETRY_S
+            if self._snapshot is None and self._backup is not None:
+                saved = last_good_config.load(self._backup)
+                if saved is not None:
+                    log.warning(
+                        "Redis unreachable: answering from configuration version %s kept at %s",
+                        saved.version,
+                        self._backup,
+                    )
+                    self._snapshot = _snapshot_of(saved, from_disk=True)
             return self._snapshot
 
     def _load(self, version: int) -> Snapshot:
-        experiments = {e.key: e for e in self._store.experiments.all()}
-        compiled = {key: compile_experiment(e) for key, e in experiments.items()}
+        catalog = self._store.experiments.catalog()
+        experiments = {e.key: e for e in catalog.experiments}
         labels = self._store.prompts.all_labels()
         wanted = {(p.name, p.version) for e in experiments.values() for p in e.prompts.values()}
         wanted |= {(name, v) for name, by_label in labels.items() for v in by_label.values()}
@@ -90,7 +151,40 @@ class LiveConfig:
                     continue
                 self._prompt_cache[ref] = content  # versions are immutable: cached for good
             prompts[ref] = self._prompt_cache[ref]
-        return Snapshot(version, experiments, compiled, prompts, labels)
+        saved = last_good_config.SavedConfig(version, list(experiments.values()), prompts, labels)
+        if self._backup is not None:
+            last_good_config.save(self._backup, saved)
+        snapshot = _snapshot_of(saved, unreadable=catalog.unreadable)
+        UNREADABLE.set(len(snapshot.unreadable))
+        return snapshot
+
+
+def _snapshot_of(
+    saved: last_good_config.SavedConfig,
+    *,
+    unreadable: dict[str, str] | None = None,
+    from_disk: bool = False,
+) -> Snapshot:
+    experiments: dict[str, Experiment] = {}
+    compiled: dict[str, CompiledExperiment] = {}
+    unreadable = dict(unreadable or {})
+    for experiment in saved.experiments:
+        try:
+            compiled[experiment.key] = compile_experiment(experiment)
+        except (ValueError, DomainError) as exc:
+            unreadable[experiment.key] = f"cannot be compiled: {exc}"[:200]
+            log.error("stored experiment %r %s", experiment.key, unreadable[experiment.key])
+            continue
+        experiments[experiment.key] = experiment
+    return Snapshot(
+        saved.version,
+        experiments,
+        compiled,
+        saved.prompts,
+        saved.labels,
+        unreadable=unreadable,
+        from_disk=from_disk,
+    )
 
 
 def sdk_experiment(experiment: Experiment, snapshot: Snapshot) -> dict[str, Any]:

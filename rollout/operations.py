@@ -243,8 +243,11 @@ def pause(
     reason: str | None = None,
     figures: dict[str, Any] | None = None,
 ) -> Outcome:
+    # Salvaged: an experiment whose stored document cannot be read can still be stopped.
     return Outcome(
-        store.experiments.update(key, lambda e: lifecycle.pause(e, now, actor, reason, figures))
+        store.experiments.update(
+            key, lambda e: lifecycle.pause(e, now, actor, reason, figures), salvage=True
+        )
     )
 
 
@@ -261,7 +264,7 @@ def rollback(
     figures: dict[str, Any] | None = None,
 ) -> Outcome:
     experiment = store.experiments.update(
-        key, lambda e: lifecycle.rollback(e, now, actor, reason, figures)
+        key, lambda e: lifecycle.rollback(e, now, actor, reason, figures), salvage=True
     )
     _release_layer(store, experiment)
     return Outcome(experiment)

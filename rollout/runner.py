@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
+from prometheus_client import Counter
 
 from experiments.analysis import results as analyse
 from experiments.errors import Conflict, DomainError, NotFound
@@ -40,6 +41,11 @@ from rollout.controller import Applied, Decision, decide, decision_entry, transi
 from rollout.settings import Settings
 
 log = logging.getLogger(__name__)
+
+FAILED_EVALUATIONS = Counter(
+    "rollout_controller_failed_evaluations_total",
+    "Evaluations that failed on one experiment while the controller went on with the others",
+)
 
 ACTOR = "controller"
 MAX_ATTEMPTS = 5
@@ -261,6 +267,13 @@ class Runner:
                 return evaluations
             except DomainError as exc:
                 log.warning("evaluating %s: %s", key, exc.message)
+            except redis.RedisError:
+                raise  # Redis down fails the whole tick, which run_forever retries
+            except Exception:
+                # One experiment must never stop the others being watched (a rollback that
+                # does not happen is an incident): its failure is logged, the tick goes on.
+                log.exception("evaluating %s failed; the other experiments go on", key)
+                FAILED_EVALUATIONS.inc()
         return evaluations
 
     def release(self) -> None:

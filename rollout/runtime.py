@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from experiments.store import Store
 from rollout.auth import Authenticator
 from rollout.config_cache import ConfigWatcher
+from rollout.last_good_config import backup_path
 from rollout.live_config import LiveConfig
 from rollout.settings import Settings
 
@@ -31,7 +32,9 @@ class Runtime:
             store=store,
             watcher=watcher,
             auth=Authenticator(store.apikeys, watcher, settings.admin_key),
-            live=LiveConfig(store, watcher),
+            live=LiveConfig(
+                store, watcher, backup_path(settings.data_dir, settings.redis_url or "")
+            ),
         )
 
     def now(self) -> float:

@@ -9,10 +9,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from experiments.assignment import assign
 from experiments.errors import NotFound
-from experiments.model import Key, Role, Status, UnitId
+from experiments.model import FreeJson, Key, Role, Status, StrictFlag, UnitId
 from experiments.store.exposures import ExposureWrite
 from rollout.api.batches import BatchAnswer, validate_items
 from rollout.api.routing import route, runtime
+from rollout.errors import unreadable
 from rollout.observability import ASSIGNMENTS
 
 blueprint = Blueprint("assign", __name__, url_prefix="/api/v1")
@@ -23,9 +24,9 @@ MAX_ATTRIBUTES = 100
 class AssignRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     user_id: UnitId
-    attributes: dict[str, Any] = Field(default_factory=dict, max_length=MAX_ATTRIBUTES)
+    attributes: FreeJson = Field(default_factory=dict, max_length=MAX_ATTRIBUTES)
     experiments: list[Key] | None = Field(default=None, max_length=200)
-    track: bool = True
+    track: StrictFlag = True
 
 
 class PromptContent(BaseModel):
@@ -54,7 +55,7 @@ class Exposure(BaseModel):
     user_id: UnitId
     experiment: Key
     variant: Key
-    attributes: dict[str, Any] = Field(default_factory=dict, max_length=MAX_ATTRIBUTES)
+    attributes: FreeJson = Field(default_factory=dict, max_length=MAX_ATTRIBUTES)
 
 
 class ExposuresRequest(BaseModel):
@@ -88,7 +89,7 @@ def assign_user(body: AssignRequest) -> Any:
     if body.experiments is None:
         wanted = [k for k, e in snapshot.experiments.items() if e.status is Status.RUNNING]
     else:
-        missing = [k for k in body.experiments if k not in snapshot.experiments]
+        missing = [k for k in body.experiments if not snapshot.readable(k)]
         if missing:
             raise NotFound(
                 f"unknown experiment(s): {', '.join(missing)}",
@@ -162,6 +163,9 @@ def record_exposures(body: ExposuresRequest) -> Any:
     for index, item in valid:
         assert isinstance(item, Exposure)
         compiled = snapshot.compiled.get(item.experiment)
+        if item.experiment in snapshot.unreadable:
+            answer.reject(index, *unreadable(item.experiment))
+            continue
         if compiled is None:
             answer.reject(index, "unknown_experiment", f"unknown experiment {item.experiment!r}")
             continue

@@ -10,6 +10,8 @@ answer is 202 `{"accepted", "duplicates", "rejected": [{"index", "code", "messag
 - `invalid_value`: `value` or `denominator` beyond 1e15 in size, a `denominator` not > 0, or
   a `denominator` on a metric that is not a ratio (NaN and Infinity are not JSON: a body with
   them is refused whole as malformed, 400);
+- `stored_data_invalid`: the experiment is stored but cannot be read (the service's fault; the
+  other events of the batch still count);
 - `not_exposed`: the user has no recorded exposure to the experiment. The event id is not
   consumed, so the event counts when sent again after its exposure.
 
@@ -39,6 +41,7 @@ from experiments.model import (
 from experiments.store.events import EventWrite, Outcome
 from rollout.api.batches import BatchAnswer, validate_items
 from rollout.api.routing import route, runtime
+from rollout.errors import unreadable
 from rollout.live_config import Snapshot
 from rollout.observability import EVENTS
 
@@ -88,7 +91,11 @@ def record_events(body: EventsRequest) -> Any:
     positions: list[int] = []
     for index, item in valid:
         experiment = snapshot.experiments.get(item.experiment)
-        write = event_write(experiment, item)
+        write = (
+            unreadable(item.experiment)
+            if item.experiment in snapshot.unreadable
+            else event_write(experiment, item)
+        )
         if isinstance(write, EventWrite):
             writes.append(write)
             positions.append(index)

@@ -35,8 +35,18 @@ class ListQuery(PageQuery):
     layer: Key | None = None
 
 
+class UnreadableExperiment(BaseModel):
+    """A stored experiment that cannot be read back: listed so that it is seen and rolled back
+    (rollback and pause salvage it), never silently gone."""
+
+    key: str
+    code: str = "stored_data_invalid"
+    message: str
+
+
 class ExperimentList(Page):
     experiments: list[Experiment]
+    unreadable: list[UnreadableExperiment] = Field(default_factory=list)
 
 
 class HistoryList(BaseModel):
@@ -114,15 +124,24 @@ def create_experiment(body: ExperimentCreate) -> Response:
     response=ExperimentList,
 )
 def list_experiments(query: ListQuery) -> Any:
+    catalog = runtime().store.experiments.catalog()
     found = [
         e
-        for e in runtime().store.experiments.all()
+        for e in catalog.experiments
         if (query.status is None or e.status is query.status)
         and (query.owner is None or e.owner == query.owner)
         and (query.layer is None or e.layer == query.layer)
     ]
     page, envelope = page_of(found, query)
-    return {"experiments": [e.model_dump(mode="json") for e in page], **envelope}
+    unreadable = [
+        UnreadableExperiment(key=key, message=message).model_dump()
+        for key, message in sorted(catalog.unreadable.items())
+    ]
+    return {
+        "experiments": [e.model_dump(mode="json") for e in page],
+        **envelope,
+        "unreadable": unreadable,
+    }
 
 
 @route(
