@@ -1,0 +1,50 @@
+/** The errors the SDK throws, each with the `code` the service uses for the same failure. */
+
+export class RolloutError extends Error {
+  readonly code: string;
+
+  constructor(code: string, message: string) {
+    super(message);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** Rendering failed; `code` is the service's (`missing_variable`, `render_limit_exceeded`, ...). */
+export class RenderError extends RolloutError {}
+
+/** The template is outside the subset both SDKs render identically: refused, not guessed at. */
+export class NotPortable extends RenderError {
+  constructor(message: string) {
+    super("not_portable", `${message}; render it with the service (POST .../render) instead`);
+  }
+}
+
+/** A variable, attribute or item the template uses was not given. */
+export class MissingVariable extends RenderError {
+  readonly variable: string;
+
+  constructor(variable: string) {
+    super("missing_variable", `missing variable '${variable}'`);
+    this.variable = variable;
+  }
+}
+
+export class RenderLimitExceeded extends RenderError {
+  constructor(message: string) {
+    super("render_limit_exceeded", message);
+  }
+}
+
+export class OutputTooLarge extends RenderError {
+  constructor(maxChars: number) {
+    super("output_too_large", `rendered output is longer than ${maxChars} characters`);
+  }
+}
+
+/** The template does not parse. */
+export class TemplateInvalid extends RenderError {
+  constructor(message: string) {
+    super("template_invalid", message);
+  }
+}

@@ -1,0 +1,48 @@
+/**
+ * The hash specification (docs/hashing.md): a unit id and a salt give a point in [0, 1).
+ *
+ *     h = SHA-256(utf8(salt) || 0x1F || utf8(unit));  x = uint64_be(h[0..8]) >> 11;  bucket = x * 2**-53
+ *
+ * 53 bits is a double's precision, so the bucket is exact in every language; the 0x1F byte keeps
+ * ("ab", "c") and ("a", "bc") apart. Lone UTF-16 surrogates are hashed as U+FFFD.
+ */
+
+import { top53 } from "./sha256.js";
+
+const SEPARATOR = 0x1f;
+const TWO_TO_MINUS_53 = 2 ** -53;
+const encoder = new TextEncoder();
+
+/** A function `unit -> bucketOf(unit, salt)` with the salt's bytes encoded once. */
+export type SaltedBucket = (unit: string) => number;
+
+export function saltedBucket(salt: string): SaltedBucket {
+  const saltBytes = encoder.encode(salt);
+  const prefix = new Uint8Array(saltBytes.length + 1);
+  prefix.set(saltBytes, 0);
+  prefix[saltBytes.length] = SEPARATOR;
+  return (unit) => top53(prefix, unit) * TWO_TO_MINUS_53;
+}
+
+/** The point in [0, 1) of `unit` under `salt`. */
+export function bucketOf(unit: string, salt: string): number {
+  return saltedBucket(salt)(unit);
+}
+
+/** The SHA-256 of the hashed message, as hex (for the test vectors and debugging). */
+export function messageDigestHex(unit: string, salt: string): string {
+  const saltBytes = encoder.encode(salt);
+  const prefix = new Uint8Array(saltBytes.length + 1);
+  prefix.set(saltBytes, 0);
+  prefix[saltBytes.length] = SEPARATOR;
+  const out = new Uint8Array(32);
+  top53(prefix, unit, out);
+  return Array.from(out, (byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
+/** Salt deciding whether a user is in an experiment at all (compared with `traffic`). */
+export const trafficSalt = (seed: string): string => `${seed}:traffic`;
+/** Salt choosing the variant; independent of the traffic salt, so ramps never reshuffle. */
+export const variantSalt = (seed: string): string => `${seed}:variant`;
+/** Salt shared by every experiment of a layer, so disjoint ranges mean disjoint users. */
+export const layerSalt = (layer: string): string => `layer:${layer}`;

@@ -1,0 +1,14 @@
+/**
+ * @prompt-rollout/sdk: assign prompt variants locally, exactly as the service does, and report
+ * exposures and events in the background. See sdk/js/README.md.
+ */
+
+export { RolloutClient, type RolloutClientOptions, type ClientStats } from "./client.js";
+export type { Assignment, SdkDocument } from "./config.js";
+export { compileDocument, answerFor } from "./config.js";
+export { compileExperiment, decide, type Decision, type Reason, type ExperimentDefinition } from "./assignment.js";
+export { bucketOf, messageDigestHex } from "./hashing.js";
+export { compileTargeting, type Attributes } from "./targeting.js";
+export { Prompt, type PromptContent } from "./prompt.js";
+export { renderPortable, portabilityProblem, type RenderLimits } from "./render.js";
+export * from "./errors.js";
