@@ -8,6 +8,7 @@ from importlib.metadata import version as package_version
 from flask import Flask
 
 from experiments.store import Store
+from rollout.console import register_console
 from rollout.errors import register_error_handlers
 from rollout.observability import instrument
 from rollout.runtime import Runtime
@@ -35,6 +36,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
 
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
+    register_console(app)
     register_error_handlers(app)
     instrument(app)
     return app

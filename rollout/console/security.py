@@ -1,0 +1,58 @@
+"""How the console's session cookie is signed and sent, and the Content-Security-Policy.
+
+The cookie is Flask's signed session; it holds the signed-in key's name and the SHA-256 digest
+the store keeps for it (never the secret), checked against the store on every request, so a
+revoked key's sessions end at once. It is HttpOnly, SameSite=Lax, expires after
+SESSION_LIFETIME, and is Secure whenever the request came over TLS (directly or through a proxy
+that says so in X-Forwarded-Proto: that only ever makes the cookie stricter).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import timedelta
+
+from flask import Flask, current_app, request
+from flask.sessions import SecureCookieSessionInterface
+from flask_wtf.csrf import CSRFProtect
+from itsdangerous import URLSafeTimedSerializer
+
+from rollout.webhooks import master_secret
+
+SESSION_LIFETIME = timedelta(hours=8)
+
+# Flask-WTF's CSRF protection, asked for by the console's blueprint on each of its POSTs.
+csrf = CSRFProtect()
+SIGNING_LABEL = b"prompt-rollout console session"
+
+# No inline script and no inline style anywhere; charts and htmx are files served from here.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+
+
+def signing_key() -> str:
+    """Every worker derives the same key from the service's master secret (kept in Redis or
+    ROLLOUT_WEBHOOK_SECRET), under a label of its own so it signs nothing else."""
+    from rollout.app import runtime_of
+
+    rt = runtime_of(current_app)
+    master = master_secret(rt.store, rt.settings)
+    return hmac.new(master.encode(), SIGNING_LABEL, hashlib.sha256).hexdigest()
+
+
+class ConsoleSessions(SecureCookieSessionInterface):
+    """Flask's signed cookie sessions, keyed lazily (the store is reached on the first request,
+    not at import) and Secure behind TLS."""
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        if not app.secret_key:
+            app.secret_key = signing_key()
+        return super().get_signing_serializer(app)
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        forwarded = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
+        return request.is_secure or forwarded == "https" or super().get_cookie_secure(app)

@@ -1,0 +1,10 @@
+// /docs: Swagger UI 5 (reads OpenAPI 3.1) on the service's own /openapi.json, all served locally.
+"use strict";
+window.addEventListener("DOMContentLoaded", () => {
+  window.ui = SwaggerUIBundle({
+    url: "/openapi.json",
+    dom_id: "#ui",
+    validatorUrl: null,
+    deepLinking: true,
+  });
+});

@@ -1,0 +1,176 @@
+"""The experiments list, one experiment's page (with its live part for polling), and its actions.
+
+Each action calls the same function of rollout/operations.py as its API route, with the same
+role check and review setting; a refusal is shown as the service's own error.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import flash, redirect, request, url_for
+from flask.typing import ResponseReturnValue
+
+from experiments.errors import DomainError, Invalid
+from experiments.model import Status
+from rollout import operations
+from rollout.console import charts, permissions, ramp
+from rollout.console.blueprint import blueprint
+from rollout.console.figures import figures_of, primary_verdict, results_of
+from rollout.console.signed_in import ConsoleUser, runtime
+from rollout.console.verdicts import percent, verdict_of
+from rollout.console.views.page import render, report, signed_in
+
+ACTIONS = ("start", "pause", "resume", "advance", "rollback", "conclude")
+OFFERED: dict[Status, tuple[str, ...]] = {
+    Status.DRAFT: ("start",),
+    Status.RUNNING: ("pause", "advance", "rollback", "conclude"),
+    Status.PAUSED: ("resume", "rollback", "conclude"),
+}
+LIST_FILTERS = ("status", "owner", "layer", "q")
+POLL_SECONDS = 5
+
+
+@blueprint.get("/")
+@signed_in
+def experiments_page(user: ConsoleUser) -> ResponseReturnValue:
+    permissions.require(user, permissions.EXPERIMENT_READERS)
+    rt = runtime()
+    chosen = {name: request.args.get(name, "").strip() for name in LIST_FILTERS}
+    everything = rt.store.experiments.all()
+    shown = [
+        e
+        for e in everything
+        if (not chosen["status"] or e.status.value == chosen["status"])
+        and (not chosen["owner"] or e.owner == chosen["owner"])
+        and (not chosen["layer"] or e.layer == chosen["layer"])
+        and (not chosen["q"] or chosen["q"].lower() in e.key.lower())
+    ]
+    rows = []
+    for experiment in sorted(shown, key=lambda e: e.key):
+        verdict = None
+        if experiment.status is not Status.DRAFT:
+            verdict = primary_verdict(results_of(rt, experiment.key)[1])
+        rows.append(
+            {"experiment": experiment, "traffic": ramp.traffic_words(experiment),
+             "verdict": verdict}
+        )
+    return render(
+        "experiments.html",
+        user,
+        rows=rows,
+        chosen=chosen,
+        statuses=[s.value for s in Status],
+        owners=sorted({e.owner for e in everything if e.owner}),
+        layers=sorted({e.layer for e in everything if e.layer}),
+    )
+
+
+def _live_context(user: ConsoleUser, key: str) -> dict[str, Any]:
+    rt = runtime()
+    figures = figures_of(rt, key)
+    experiment, results = figures.experiment, figures.results
+    history = [h.model_dump(mode="json") for h in figures.history]
+    metrics = [
+        {
+            "metric": metric,
+            "verdicts": [verdict_of(metric, c) for c in metric["comparisons"]],
+            "interval_chart": charts.interval_chart(metric),
+            "timeline_chart": charts.timeline_chart(metric["metric"], figures.timeline, history),
+        }
+        for metric in results["metrics"]
+    ]
+    return {
+        "experiment": experiment,
+        "results": results,
+        "metrics": metrics,
+        "stages": ramp.stages_of(experiment, results, rt.now()),
+        "traffic": ramp.traffic_words(experiment),
+        "history": list(reversed(history)),
+        "timeline_count": len(figures.timeline),
+        "actions": [
+            a for a in OFFERED.get(experiment.status, ())
+            if a != "advance" or experiment.rollout is not None
+        ] if permissions.may(user, permissions.OPERATORS) else [],
+        "may_approve": permissions.may(user, permissions.EXPERIMENT_APPROVERS),
+        "percent": percent,
+        "poll_seconds": POLL_SECONDS,
+    }
+
+
+@blueprint.get("/experiments/<key>")
+@signed_in
+def experiment_page(user: ConsoleUser, key: str) -> ResponseReturnValue:
+    permissions.require(user, permissions.EXPERIMENT_READERS)
+    return render("experiment.html", user, **_live_context(user, key))
+
+
+@blueprint.get("/experiments/<key>/live")
+@signed_in
+def experiment_live(user: ConsoleUser, key: str) -> ResponseReturnValue:
+    """The part of the page that changes, polled by htmx while the page is open."""
+    permissions.require(user, permissions.EXPERIMENT_READERS)
+    return render("_experiment_live.html", user, **_live_context(user, key))
+
+
+@blueprint.post("/experiments/<key>/actions/<action>")
+@signed_in
+def experiment_action(user: ConsoleUser, key: str, action: str) -> ResponseReturnValue:
+    back = redirect(url_for("console.experiment_page", key=key))
+    try:
+        permissions.require(user, permissions.OPERATORS)
+        outcome = _run(action, key, user.name)
+    except DomainError as error:
+        report(error)
+        return back
+    if outcome.pending is not None:
+        flash(
+            f"{action} proposed: it waits for approval by a key other than {user.name}",
+            "ok",
+        )
+    else:
+        flash(f"{action}: done; the experiment is now {outcome.experiment.status.value}", "ok")
+    return back
+
+
+def _run(action: str, key: str, actor: str) -> operations.Outcome:
+    rt = runtime()
+    now, store, review = rt.now(), rt.store, rt.settings.require_review
+    reason = request.form.get("reason", "").strip() or None
+    if action == "start":
+        return operations.start(store, key, actor, now, review, reason)
+    if action == "pause":
+        return operations.pause(store, key, actor, now, reason)
+    if action == "resume":
+        return operations.resume(store, key, actor, now, reason)
+    if action == "advance":
+        return operations.advance(store, key, actor, now, review, reason)
+    if action == "rollback":
+        if reason is None:
+            raise _missing("reason", "a rollback needs a reason")
+        return operations.rollback(store, key, actor, now, reason)
+    if action == "conclude":
+        winner = request.form.get("winner", "").strip()
+        if not winner:
+            raise _missing("winner", "concluding needs a winner")
+        return operations.conclude(store, key, actor, now, winner, reason)
+    raise _missing("action", f"unknown action {action!r}; one of {', '.join(ACTIONS)}")
+
+
+def _missing(field: str, message: str) -> Invalid:
+    return Invalid(message, [{"field": field, "message": message}])
+
+
+@blueprint.post("/experiments/<key>/approve")
+@signed_in
+def experiment_approve(user: ConsoleUser, key: str) -> ResponseReturnValue:
+    rt = runtime()
+    try:
+        permissions.require(user, permissions.EXPERIMENT_APPROVERS)
+        change = request.form.get("change", "")
+        outcome = operations.approve(rt.store, key, change, user.name, rt.now())
+    except DomainError as error:
+        report(error)
+    else:
+        flash(f"approved; the experiment is now {outcome.experiment.status.value}", "ok")
+    return redirect(url_for("console.experiment_page", key=key))

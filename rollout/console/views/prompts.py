@@ -1,0 +1,134 @@
+"""Prompts: the list, and one prompt's versions, labels, diff, render preview and tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import flash, redirect, request, url_for
+from flask.typing import ResponseReturnValue
+
+from experiments.errors import DomainError, Invalid
+from experiments.prompts import PromptTest, run_prompt_tests
+from experiments.prompts import render as render_prompt
+from rollout import prompt_operations
+from rollout.console import permissions
+from rollout.console.blueprint import blueprint
+from rollout.console.side_by_side import settings_text, side_by_side
+from rollout.console.signed_in import ConsoleUser, runtime
+from rollout.console.views.page import refused, render, report, signed_in
+
+
+@blueprint.get("/prompts")
+@signed_in
+def prompts_page(user: ConsoleUser) -> ResponseReturnValue:
+    permissions.require(user, permissions.PROMPT_READERS)
+    prompts = runtime().store.prompts
+    return render("prompts.html", user, prompts=prompts.summaries(prompts.names()))
+
+
+def _number(name: str, default: int) -> int:
+    raw = request.values.get(name, "")
+    return int(raw) if raw.isdigit() else default
+
+
+def _prompt_context(name: str) -> dict[str, Any]:
+    prompts = runtime().store.prompts
+    versions = prompts.versions(name)
+    if not versions:
+        prompts.require(name)
+    pins = prompts.pins(name)
+    labels = prompts.labels(name)
+    latest = len(versions)
+    chosen = min(max(_number("version", latest), 1), latest)
+    old = min(max(_number("from", max(latest - 1, 1)), 1), latest)
+    new = min(max(_number("to", latest), 1), latest)
+    before, after = prompts.get_version(name, old), prompts.get_version(name, new)
+    document = prompts.get_version(name, chosen)
+    tests = [PromptTest.model_validate(t) for t in document.get("tests") or []]
+    failures = {f.index: f.reasons for f in run_prompt_tests(document["template"], tests)}
+    return {
+        "name": name,
+        "versions": versions,
+        "labels": labels,
+        "labels_of": {v: sorted(k for k, n in labels.items() if n == v) for v in labels.values()},
+        "experiments_of": {
+            version: sorted({ref.partition(":")[0] for ref in refs})
+            for version, refs in pins.items()
+        },
+        "pending": prompts.pending(name),
+        "old": old,
+        "new": new,
+        "rows": side_by_side(before["template"], after["template"]),
+        "settings_rows": side_by_side(settings_text(before), settings_text(after)),
+        "chosen": document,
+        "tests": [(test, failures.get(i)) for i, test in enumerate(tests)],
+        "rendered": None,
+        "render_error": None,
+    }
+
+
+@blueprint.get("/prompts/<name>")
+@signed_in
+def prompt_page(user: ConsoleUser, name: str) -> ResponseReturnValue:
+    permissions.require(user, permissions.PROMPT_READERS)
+    return render("prompt.html", user, **_prompt_context(name))
+
+
+@blueprint.post("/prompts/<name>/render")
+@signed_in
+def prompt_render(user: ConsoleUser, name: str) -> ResponseReturnValue:
+    """A preview: renders in the same sandbox as the API's render route, writes nothing."""
+    permissions.require(user, permissions.PROMPT_READERS)
+    context = _prompt_context(name)
+    variables = {
+        field.removeprefix("var."): value
+        for field, value in request.form.items()
+        if field.startswith("var.")
+    }
+    try:
+        context["rendered"] = render_prompt(context["chosen"]["template"], variables)
+    except DomainError as error:
+        context["render_error"] = refused(error)
+    return render("prompt.html", user, variables=variables, **context)
+
+
+@blueprint.post("/prompts/<name>/labels")
+@signed_in
+def prompt_label(user: ConsoleUser, name: str) -> ResponseReturnValue:
+    rt = runtime()
+    try:
+        permissions.require(user, permissions.PROMPT_WRITERS)
+        label = request.form.get("label", "").strip()
+        version = request.form.get("version", "")
+        if not version.isdigit():
+            raise Invalid("pick a version", [{"field": "version", "message": "pick a version"}])
+        outcome = prompt_operations.move_label(
+            rt.store, name, label, int(version), user.name, rt.now(),
+            rt.settings.require_review, request.form.get("reason", "").strip() or None,
+        )
+    except DomainError as error:
+        report(error)
+    else:
+        if outcome.changed:
+            flash(f"label {outcome.label} now points at version {outcome.version}", "ok")
+        elif outcome.pending is not None:
+            flash(f"moving {outcome.label} waits for approval by another key", "ok")
+        else:
+            flash(f"label {outcome.label} already points at version {outcome.version}", "ok")
+    return redirect(url_for("console.prompt_page", name=name))
+
+
+@blueprint.post("/prompts/<name>/approve")
+@signed_in
+def prompt_approve(user: ConsoleUser, name: str) -> ResponseReturnValue:
+    rt = runtime()
+    try:
+        permissions.require(user, permissions.PROMPT_APPROVERS)
+        outcome = prompt_operations.approve_label(
+            rt.store, name, request.form.get("change", ""), user.name, rt.now()
+        )
+    except DomainError as error:
+        report(error)
+    else:
+        flash(f"approved: {outcome.label} now points at version {outcome.version}", "ok")
+    return redirect(url_for("console.prompt_page", name=name))
