@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -13,13 +14,27 @@ from rollout.observability import metrics_response
 
 blueprint = Blueprint("ops", __name__)
 
+# Swagger UI 5 (it reads OpenAPI 3.1) from the npm files vendored with the console
+# (rollout/console/vendor/refresh.sh); no CDN, and no inline script: docs.js starts it.
+SWAGGER_UI_DIR = (
+    Path(__file__).resolve().parents[1] / "console" / "static" / "vendor" / "swagger-ui-dist"
+)
 DOCS_PAGE = """<!doctype html>
-<html><head><meta charset="utf-8"><title>prompt-rollout API</title>
+<html lang="en"><head><meta charset="utf-8"><title>prompt-rollout API</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="/docs/assets/swagger-ui.css"></head>
 <body><div id="ui"></div>
 <script src="/docs/assets/swagger-ui-bundle.js"></script>
-<script>SwaggerUIBundle({url: "/openapi.json", dom_id: "#ui"});</script>
+<script src="/console/static/docs.js"></script>
 </body></html>"""
+# Swagger UI sets inline styles from its React components, so styles may be inline here; scripts
+# may not.
+DOCS_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "frame-ancestors 'none'"
+)
 
 
 @route(blueprint, "/healthz", "GET", summary="The process is up", roles=None)
@@ -71,12 +86,12 @@ def openapi() -> Response:
 
 @route(blueprint, "/docs", "GET", summary="Interactive API documentation", roles=None)
 def docs() -> Response:
-    return Response(DOCS_PAGE, mimetype="text/html")
+    response = Response(DOCS_PAGE, mimetype="text/html")
+    response.headers["Content-Security-Policy"] = DOCS_POLICY
+    return response
 
 
 @blueprint.get("/docs/assets/<path:name>")
 def docs_assets(name: str) -> Response:
-    """Swagger UI's files come from a Python package, so /docs works with no internet access."""
-    from swagger_ui_bundle import swagger_ui_path
-
-    return send_from_directory(swagger_ui_path, name)
+    """Swagger UI's files are served by the service, so /docs works with no internet access."""
+    return send_from_directory(SWAGGER_UI_DIR, name)
