@@ -6,46 +6,65 @@ import io
 import shutil
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import redis
+import requests
 from flask import Flask
 from werkzeug.serving import make_server
 
-from rollout.apply import export, run_apply
-from rollout.cli import main
+from rollout.apply.commands import run_apply
+from rollout.apply.export import export
+from rollout.cli.main import main
+from rollout.http import ServiceClient
 from tests.api.conftest import Api, _key
 from tests.conftest import ADMIN_KEY
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
+Serve = Callable[[Flask], str]
 
-class FlaskTransport:
-    """The apply/export transport over the Flask test client, with one key."""
 
-    def __init__(self, api: Api) -> None:
-        self.api = api
+@pytest.fixture
+def serve() -> Iterator[Serve]:
+    """Serve an app on a free loopback port (werkzeug, in a thread) until the test ends."""
+    with ExitStack() as stack:
+
+        def start(app: Flask) -> str:
+            server = make_server("127.0.0.1", 0, app, threaded=True)
+            thread = threading.Thread(target=server.serve_forever, daemon=True)
+            thread.start()
+            stack.callback(thread.join, 5)
+            stack.callback(server.shutdown)
+            return f"http://127.0.0.1:{server.server_port}"
+
+        yield start
+
+
+class Recorded:
+    """The one HTTP client with one key, and every request it sent as (method, path)."""
+
+    def __init__(self, url: str, api: Api) -> None:
+        session = requests.Session()
+        session.hooks["response"].append(self._record)
+        self.client = ServiceClient(url, api.secret, session=session)
         self.calls: list[tuple[str, str]] = []
 
-    def request(
-        self, method: str, path: str, body: dict[str, Any] | None = None
-    ) -> tuple[int, Any]:
-        self.calls.append((method, path))
-        response = self.api.client.open(
-            path, method=method, json=body, headers={"Authorization": f"Bearer {self.api.secret}"}
-        )
-        return response.status_code, response.get_json(silent=True)
+    def _record(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        self.calls.append((str(response.request.method), urlsplit(response.request.url).path))
 
     @property
     def writes(self) -> list[tuple[str, str]]:
         return [call for call in self.calls if call[0] != "GET"]
 
 
-def apply(transport: FlaskTransport, root: Path, **options: Any) -> tuple[int, str]:
+def apply(transport: Recorded, root: Path, **options: Any) -> tuple[int, str]:
     out = io.StringIO()
-    code = run_apply(root, transport, out=out, **options)
+    code = run_apply(root, transport.client, out=out, **options)
     return code, out.getvalue()
 
 
@@ -55,8 +74,13 @@ def examples(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def transport(editor: Api) -> FlaskTransport:
-    return FlaskTransport(editor)
+def served(app: Flask, serve: Serve) -> str:
+    return serve(app)
+
+
+@pytest.fixture
+def transport(served: str, editor: Api) -> Recorded:
+    return Recorded(served, editor)
 
 
 def snapshot(root: Path) -> dict[str, str]:
@@ -68,7 +92,7 @@ def snapshot(root: Path) -> dict[str, str]:
 
 
 def test_apply_creates_what_the_files_describe(
-    transport: FlaskTransport, examples: Path, editor: Api
+    transport: Recorded, examples: Path, editor: Api
 ) -> None:
     code, out = apply(transport, examples)
 
@@ -90,7 +114,7 @@ def test_apply_creates_what_the_files_describe(
     assert experiment["prompts"]["friendly"] == {"name": "summarize", "version": 2}
 
 
-def test_a_second_apply_changes_nothing(transport: FlaskTransport, examples: Path) -> None:
+def test_a_second_apply_changes_nothing(transport: Recorded, examples: Path) -> None:
     apply(transport, examples)
     transport.calls.clear()
 
@@ -103,7 +127,7 @@ def test_a_second_apply_changes_nothing(transport: FlaskTransport, examples: Pat
 
 
 def test_a_dry_run_prints_the_plan_and_writes_nothing(
-    transport: FlaskTransport, examples: Path, editor: Api
+    transport: Recorded, examples: Path, editor: Api
 ) -> None:
     code, out = apply(transport, examples, dry_run=True)
 
@@ -115,7 +139,7 @@ def test_a_dry_run_prints_the_plan_and_writes_nothing(
 
 
 def test_a_new_version_and_a_label_move_are_planned_alone(
-    transport: FlaskTransport, examples: Path, editor: Api
+    transport: Recorded, examples: Path, editor: Api
 ) -> None:
     apply(transport, examples)
     spec = examples / "prompts" / "summarize.yaml"
@@ -138,7 +162,7 @@ def test_a_new_version_and_a_label_move_are_planned_alone(
 
 
 def test_editing_an_applied_version_is_a_conflict_and_applies_nothing(
-    transport: FlaskTransport, examples: Path
+    transport: Recorded, examples: Path
 ) -> None:
     apply(transport, examples)
     template = examples / "prompts" / "summarize.friendly.j2"
@@ -156,7 +180,7 @@ def test_editing_an_applied_version_is_a_conflict_and_applies_nothing(
 
 
 def test_a_running_experiment_keeps_its_traffic_and_design(
-    transport: FlaskTransport, examples: Path, release: Api
+    transport: Recorded, examples: Path, release: Api
 ) -> None:
     apply(transport, examples)
     assert release.post("/api/v1/experiments/summary-tone/start").status_code == 200
@@ -177,7 +201,7 @@ def test_a_running_experiment_keeps_its_traffic_and_design(
 
 
 def test_a_refusal_by_the_service_stops_the_apply_with_its_reason(
-    transport: FlaskTransport, examples: Path
+    transport: Recorded, examples: Path
 ) -> None:
     spec = examples / "experiments" / "summary-tone.yaml"
     spec.write_text(spec.read_text().replace("summarize@1", "summarize@canary"))
@@ -190,12 +214,12 @@ def test_a_refusal_by_the_service_stops_the_apply_with_its_reason(
 
 
 def test_the_production_label_waits_for_review_and_is_not_proposed_twice(
-    make_app: Callable[..., Flask], examples: Path
+    make_app: Callable[..., Flask], serve: Serve, examples: Path
 ) -> None:
     app = make_app(require_review=True)
     admin = Api(app.test_client(), ADMIN_KEY)
     editor, other = _key(admin, "editor", "ci"), _key(admin, "editor", "reviewer")
-    transport = FlaskTransport(editor)
+    transport = Recorded(serve(app), editor)
 
     code, out = apply(transport, examples)
     assert code == 0, out
@@ -217,7 +241,8 @@ def test_the_production_label_waits_for_review_and_is_not_proposed_twice(
 
 
 def test_export_then_apply_to_an_empty_service_round_trips_exactly(
-    transport: FlaskTransport, examples: Path, tmp_path: Path, redis_url: str, editor: Api
+    transport: Recorded, served: str, examples: Path, tmp_path: Path, redis_url: str,
+    editor: Api,
 ) -> None:
     apply(transport, examples)
     editor.post(
@@ -225,7 +250,7 @@ def test_export_then_apply_to_an_empty_service_round_trips_exactly(
         json={"template": "  indented {{ x }}  \n\tand tabs\n", "params": {"seed": 3}},
     )
     first = tmp_path / "first"
-    written = export(transport, first)
+    written = export(transport.client, first)
     assert sorted(p.name for p in written) == ["other.yaml", "summarize.yaml", "summary-tone.yaml"]
 
     code, out = apply(transport, first)
@@ -234,22 +259,22 @@ def test_export_then_apply_to_an_empty_service_round_trips_exactly(
     client = redis.Redis.from_url(redis_url)
     client.flushall()  # an empty service: the keys went too, so a fresh editor key
     client.close()
-    fresh = FlaskTransport(_key(Api(editor.client, ADMIN_KEY), "editor"))
+    fresh = Recorded(served, _key(Api(editor.client, ADMIN_KEY), "editor"))
     code, out = apply(fresh, first)
     assert code == 0, out
     assert "plan: 6 new" in out
 
     second = tmp_path / "second"
-    export(fresh, second)
+    export(fresh.client, second)
     assert snapshot(second) == snapshot(first)
 
 
 def test_the_exported_files_read_as_the_format_documents(
-    transport: FlaskTransport, examples: Path, tmp_path: Path
+    transport: Recorded, examples: Path, tmp_path: Path
 ) -> None:
     apply(transport, examples)
 
-    export(transport, tmp_path / "out")
+    export(transport.client, tmp_path / "out")
 
     text = (tmp_path / "out" / "prompts" / "summarize.yaml").read_text()
     assert text.startswith("kind: prompt\nname: summarize\nversions:\n- template: |\n")
@@ -257,17 +282,6 @@ def test_the_exported_files_read_as_the_format_documents(
     experiment = (tmp_path / "out" / "experiments" / "summary-tone.yaml").read_text()
     assert experiment.startswith("kind: experiment\nkey: summary-tone\n")
     assert "prompt: summarize@2" in experiment
-
-
-@pytest.fixture
-def served(app: Flask) -> Iterator[str]:
-    """The app behind a real HTTP server on a free loopback port, stopped by the test."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=5)
 
 
 def test_the_rollout_command_applies_and_exports_over_http(
@@ -296,4 +310,4 @@ def test_an_unreachable_service_is_reported_not_raised(
     code = main(["apply", "-f", str(examples), "--url", "http://127.0.0.1:9", "--key", "k"])
 
     assert code == 1
-    assert "cannot reach the service" in capsys.readouterr().err
+    assert "rollout: cannot reach http://127.0.0.1:9" in capsys.readouterr().err

@@ -15,7 +15,9 @@ import yaml
 from flask import Flask
 from werkzeug.serving import make_server
 
-from rollout.cli import Style, main, render_results
+from rollout.cli.main import build_parser, main
+from rollout.cli.output import Style
+from rollout.cli.results import render_results
 from rollout.embedded import free_port
 from tests.api.conftest import Api, experiment_body
 from tests.conftest import ADMIN_KEY
@@ -84,6 +86,45 @@ def test_create_from_yaml_then_list_and_show(run: Run, editor: Api, tmp_path: Pa
     assert max(len(line) for line in text.splitlines()) <= 80
 
 
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def test_create_reads_the_apply_format(run: Run, editor: Api) -> None:
+    """The README's `experiments create -f examples/experiments/summary-tone.yaml` (which has
+    `kind: experiment`, as `rollout apply` reads it)."""
+    assert run(editor, "apply", "-f", str(EXAMPLES / "prompts"))[0] == 0
+
+    code, out, err = run(editor, "experiments", "create", "-f",
+                         str(EXAMPLES / "experiments" / "summary-tone.yaml"))
+
+    assert (code, out, err) == (0, "created summary-tone (draft)\n", "")
+
+
+def test_create_refuses_a_document_of_another_kind(run: Run, editor: Api) -> None:
+    code, out, err = run(editor, "experiments", "create", "-f",
+                         str(EXAMPLES / "prompts" / "summarize.yaml"))
+    assert (code, out) == (2, "")
+    assert "kind must be `experiment`" in err
+
+
+def test_the_list_shows_no_traffic_where_none_is_in_force(
+    run: Run, editor: Api, release: Api, tmp_path: Path
+) -> None:
+    for key in ("cli-draft", "cli-back", "cli-done", "cli-live"):
+        path = write(tmp_path, f"{key}.yaml", experiment_body(key, traffic=0.3))
+        assert run(editor, "experiments", "create", "-f", path)[0] == 0
+    for key in ("cli-back", "cli-done", "cli-live"):
+        assert run(release, "experiments", "start", key)[0] == 0
+    assert run(release, "experiments", "rollback", "cli-back", "--reason", "x")[0] == 0
+    assert run(release, "experiments", "conclude", "cli-done", "--winner", "friendly")[0] == 0
+
+    code, text, _ = run(editor, "experiments", "list")
+
+    assert code == 0
+    traffic = {line.split()[0]: line.split()[2] for line in text.splitlines()[1:]}
+    assert traffic == {"cli-draft": "-", "cli-back": "-", "cli-done": "-", "cli-live": "30%"}
+
+
 def test_the_lifecycle_from_the_shell(run: Run, editor: Api, release: Api, tmp_path: Path) -> None:
     body = experiment_body(
         "cli-life",
@@ -99,7 +140,7 @@ def test_the_lifecycle_from_the_shell(run: Run, editor: Api, release: Api, tmp_p
     )
     assert run(release, "experiments", "resume", "cli-life")[0] == 0
     code, out, _ = run(release, "experiments", "rollback", "cli-life", "--reason", "latency")
-    assert (code, out) == (0, "cli-life: rolled_back, stage 1, traffic 50%\n")
+    assert (code, out) == (0, "cli-life: rolled_back, stage 1\n")
 
     history = as_json(run(editor, "experiments", "history", "cli-life", "--json"))
     actions = [entry["action"] for entry in history["history"]]
@@ -120,7 +161,7 @@ def test_conclude_ramp_and_evaluate(run: Run, editor: Api, release: Api, tmp_pat
     code, text, _ = run(release, "experiments", "evaluate", "cli-ship")
     assert code == 0 and text.startswith("cli-ship: ")
     code, out, _ = run(release, "experiments", "conclude", "cli-ship", "--winner", "friendly")
-    assert (code, out) == (0, "cli-ship: concluded, traffic 60%, winner friendly\n")
+    assert (code, out) == (0, "cli-ship: concluded, winner friendly\n")
 
 
 # --- failures ----------------------------------------------------------------------------------
@@ -210,11 +251,56 @@ def test_the_results_table_fits_80_columns_and_colours_verdicts() -> None:
     plain = render_results(results_document(), Style(False))
     assert ANSI.sub("", coloured) == plain
     assert max(len(line) for line in plain.splitlines()) <= 80
-    assert "\033[31mworse\033[0m" in coloured and "\033[33minconclusive\033[0m" in coloured
+    assert "\033[31mbreached\033[0m" in coloured and "\033[33minconclusive\033[0m" in coloured
     assert "\033[31mrollback\033[0m" in coloured
     row = next(line for line in plain.splitlines() if line.startswith("  friendly"))
     assert row.split() == ["friendly", "22.1%", "+10.5%", "[-7.0%,", "+28%]", "[-15%,", "+41%]",
                            "inconclusive"]
+
+
+def guardrail_row(document: dict[str, Any]) -> str:
+    plain = render_results(document, Style(False))
+    block = plain.split("\nlatency_ms  (")[1]
+    return next(line for line in block.splitlines() if line.startswith("  friendly"))
+
+
+def test_a_guardrail_inside_its_tolerance_reads_within_tolerance() -> None:
+    document = results_document()
+    latency = document["metrics"][1]["comparisons"][0]
+    latency.update(sequential_relative_ci=[-0.014, 0.012], verdict="inconclusive")
+
+    assert guardrail_row(document).endswith("within tolerance")
+
+
+def test_a_guardrail_straddling_its_tolerance_stays_inconclusive() -> None:
+    document = results_document()
+    document["metrics"][1]["comparisons"][0].update(sequential_relative_ci=[-0.05, 0.2])
+
+    assert guardrail_row(document).endswith("inconclusive")
+
+
+def test_a_guardrail_beyond_its_tolerance_reads_breached() -> None:
+    assert guardrail_row(results_document()).endswith("breached")
+
+
+def test_the_services_own_verdict_detail_is_shown_when_it_sends_one() -> None:
+    document = results_document()
+    document["metrics"][1]["comparisons"][0]["verdict_detail"] = "within the 10% tolerance"
+
+    assert guardrail_row(document).endswith("within the 10% tolerance")
+
+
+def test_power_figures_stand_under_the_primary_metric() -> None:
+    document = results_document()
+    document["metrics"][0]["power"] = {
+        "alpha": 0.05, "power": 0.8, "effect": 0.05, "users_per_variant": 1000, "mde": 0.05,
+        "relative_mde": 0.25, "users_per_variant_needed": 25_000, "reason": None,
+    }
+
+    plain = render_results(document, Style(False))
+
+    assert "power  detects 25% now with 1000 users a variant; +5.0% needs 25000" in plain
+    assert max(len(line) for line in plain.splitlines()) <= 80
 
 
 def test_results_of_a_live_experiment(
@@ -237,6 +323,9 @@ def test_results_of_a_live_experiment(
     code, text, _ = run(editor, "results", "cli-results")
     assert code == 0
     assert "thumbs_up" in text and "latency_ms" in text and "always-valid" in text
+    code, text, _ = run(editor, "results", "cli-results", "--effect", "0.05")
+    assert code == 0
+    assert "power  " in text and "+5.0% needs" in text
     assert max(len(line) for line in text.splitlines()) <= 80
     assert "\033[" not in text  # not a terminal: no colour
 
@@ -280,36 +369,85 @@ def test_prompts_push_list_show_diff_label_render(run: Run, editor: Api, tmp_pat
     assert code == 1 and "text" in err  # the missing variable, named by the service
 
 
+def test_a_diff_notes_a_missing_final_line_break_once_at_the_end(
+    run: Run, editor: Api, tmp_path: Path
+) -> None:
+    for text in ("Summarise {{ text }}", "Briefly: {{ text }}"):
+        template = write(tmp_path, "t.txt", text)
+        assert run(editor, "prompts", "push", "cli-nl", "-f", template, "--model", "m")[0] == 0
+
+    code, diff, _ = run(editor, "prompts", "diff", "cli-nl", "1", "2")
+
+    assert code == 0
+    assert "No newline" not in diff
+    assert "-Summarise {{ text }}" in diff and "+Briefly: {{ text }}" in diff
+    assert diff.splitlines()[-1] == "(no line break at the end of the template of @1 and @2)"
+
+
 # --- keys ----------------------------------------------------------------------------------------
 
 
-def test_keys_over_http(run: Run) -> None:
+def test_keys_over_http(run: Run, served: str) -> None:
     created = as_json(run(ADMIN_KEY, "--json", "keys", "create", "--role", "sdk", "--name", "app"))
     assert created["role"] == "sdk" and created["secret"]
     listed = as_json(run(ADMIN_KEY, "keys", "list", "--json"))
     assert "app" in [k["name"] for k in listed["keys"]]
-    assert run(ADMIN_KEY, "keys", "revoke", "app")[:2] == (0, "revoked app\n")
+    assert run(ADMIN_KEY, "keys", "revoke", "app")[:2] == (0, f"revoked app on {served}\n")
     listed = as_json(run(ADMIN_KEY, "keys", "list", "--json"))
     assert "app" not in [k["name"] for k in listed["keys"]]
 
 
-def test_keys_straight_to_redis_when_no_service_is_named(
+def test_keys_create_says_which_service_it_talks_to(run: Run, served: str) -> None:
+    code, out, _ = run(ADMIN_KEY, "keys", "create", "--role", "sdk", "--name", "app")
+    secret, note = out.splitlines()
+    assert code == 0 and secret.startswith("rk_")
+    assert note == f"(role sdk on {served}; shown once)"
+
+
+def test_keys_follow_rollout_url_and_key_never_redis_behind_their_back(
+    served: str, editor: Api, admin: Api, redis_url: str, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """An editor key for a service in the environment, and a Redis on this machine: the key is
+    refused by that service (403), and no admin key appears in the local Redis."""
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("ROLLOUT_URL", served)
+    monkeypatch.setenv("ROLLOUT_API_KEY", editor.secret)
+
+    assert main(["keys", "create", "--role", "admin", "--name", "sneaky"]) == 1
+
+    assert "rollout: " in capsys.readouterr().err
+    listed = admin.get("/api/v1/keys")
+    assert listed.status_code == 200
+    assert "sneaky" not in [k["name"] for k in listed.get_json()["keys"]]
+
+
+def test_keys_without_a_key_name_the_way_out(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("ROLLOUT_API_KEY", raising=False)
+    assert main(["keys", "create", "--role", "sdk", "--name", "app"]) == 2
+    assert "ROLLOUT_API_KEY" in capsys.readouterr().err
+
+
+def test_the_first_key_goes_straight_to_redis_only_with_local(
     redis_url: str, client: Any, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("REDIS_URL", redis_url)
     monkeypatch.delenv("ROLLOUT_URL", raising=False)
     monkeypatch.delenv("ROLLOUT_API_KEY", raising=False)
-    assert main(["keys", "create", "--role", "editor", "--name", "bootstrap", "--json"]) == 0
-    secret = json.loads(capsys.readouterr().out)["secret"]
+    assert main(["keys", "create", "--role", "editor", "--name", "bootstrap", "--local"]) == 0
+    secret, note = capsys.readouterr().out.splitlines()
+    assert note.startswith("(role editor on Redis at redis://127.0.0.1:")
     response = client.get("/api/v1/experiments", headers={"Authorization": f"Bearer {secret}"})
     assert response.status_code == 200
-    assert main(["keys", "revoke", "bootstrap"]) == 0
-    capsys.readouterr()
-    assert main(["keys", "list", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["keys"] == []
-    after = client.get("/api/v1/experiments", headers={"Authorization": f"Bearer {secret}"})
-    assert after.status_code == 401
+
+
+def test_local_takes_no_url_or_key(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["--url", "http://127.0.0.1:9", "keys", "create", "--role", "sdk", "--name", "x"]
+    assert main([*argv, "--local"]) == 2
+    assert "--local" in capsys.readouterr().err
 
 
 def test_an_unreachable_redis_is_reported(
@@ -317,5 +455,15 @@ def test_an_unreachable_redis_is_reported(
 ) -> None:
     monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
     monkeypatch.delenv("ROLLOUT_URL", raising=False)
-    assert main(["keys", "list"]) == 1
+    monkeypatch.delenv("ROLLOUT_API_KEY", raising=False)
+    assert main(["keys", "create", "--role", "sdk", "--name", "x", "--local"]) == 1
     assert capsys.readouterr().err.startswith("rollout: Redis: ")
+
+
+# --- help ----------------------------------------------------------------------------------------
+
+
+def test_the_top_level_help_names_no_source_file() -> None:
+    text = build_parser().format_help()
+    assert "apply" in text
+    assert ".py" not in text

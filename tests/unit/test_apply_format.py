@@ -14,21 +14,11 @@ from hypothesis import strategies as st
 
 from experiments.model import ExperimentCreate
 from experiments.prompts import content_sha256
-from rollout.apply import (
-    Action,
-    ExperimentSpec,
-    PromptSpec,
-    PromptState,
-    SpecError,
-    dump_yaml,
-    experiment_document,
-    load_bundle,
-    plan_experiment,
-    plan_prompt,
-    prompt_document,
-    run_apply,
-)
-from rollout.cli import main
+from rollout.apply.commands import run_apply
+from rollout.apply.export import dump_yaml, experiment_document, prompt_document
+from rollout.apply.plan import Action, PromptState, plan_experiment, plan_prompt
+from rollout.apply.spec import ExperimentSpec, PromptSpec, SpecError, load_bundle
+from rollout.cli.main import main
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

@@ -1,0 +1,85 @@
+"""`rollout keys create|list|revoke`: API keys, over HTTP with an admin key like every command.
+
+Only `keys create --local` writes straight into this machine's Redis (REDIS_URL, or the embedded
+server of `make run`): the way to make the first key when none exists yet besides
+ROLLOUT_ADMIN_KEY. It is never chosen for the user: a key in the environment for another service
+must not turn into an admin key created here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+from experiments.model import Role
+from rollout.cli.errors import USAGE, CliError
+from rollout.cli.inputs import service
+from rollout.cli.output import emit, table, when
+from rollout.cli.parsing import add_command
+from rollout.http import api_path
+from rollout.serve import local_redis_url
+from rollout.settings import Settings
+
+
+def redacted(url: str) -> str:
+    """A Redis URL without its credentials, to say where a key was written."""
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        return f"unix://{parts.path}"
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname}{port}{parts.path}"
+
+
+def _create_locally(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    # Imported here: only this bootstrap path needs the store (and the statistics it loads).
+    from experiments.store import Store
+
+    if args.url or args.key:
+        raise CliError("--local writes to this machine's Redis: drop --url and --key", code=USAGE)
+    url = local_redis_url(Settings.from_env())
+    if url is None:
+        raise CliError("--local: no Redis on this machine (set REDIS_URL, or run `make run`)")
+    store = Store.from_url(url)
+    key, secret = store.apikeys.create(args.name, Role(args.role), time.time(), "cli")
+    store.announce_change()
+    return {**key.public(), "secret": secret}, f"Redis at {redacted(url)}"
+
+
+def cmd_keys_create(args: argparse.Namespace) -> int:
+    if args.local:
+        created, where = _create_locally(args)
+    else:
+        api = service(args)
+        created, where = api.post("/api/v1/keys", {"name": args.name, "role": args.role}), api.url
+    emit(args, created, f"{created['secret']}\n(role {created['role']} on {where}; shown once)")
+    return 0
+
+
+def cmd_keys_list(args: argparse.Namespace) -> int:
+    keys = service(args).get("/api/v1/keys")["keys"]
+    emit(args, {"keys": keys},
+         lambda: table([(k["name"], k["role"], when(k.get("created_at"))) for k in keys],
+                       [32, 8]) or "no keys")
+    return 0
+
+
+def cmd_keys_revoke(args: argparse.Namespace) -> int:
+    api = service(args)
+    api.call("DELETE", api_path("keys", args.name))
+    emit(args, {"revoked": args.name}, f"revoked {args.name} on {api.url}")
+    return 0
+
+
+def add_commands(sub: Any) -> None:
+    keys = sub.add_parser("keys", help="API keys (over HTTP, with an admin key)")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    create = add_command(keys_sub, "create", cmd_keys_create,
+                         "create a key (the secret is shown once)")
+    create.add_argument("--role", required=True, choices=[r.value for r in Role])
+    create.add_argument("--name", required=True)
+    create.add_argument("--local", action="store_true",
+                        help="write the key straight into this machine's Redis (the first key)")
+    add_command(keys_sub, "list", cmd_keys_list, "list keys (names and roles)")
+    add_command(keys_sub, "revoke", cmd_keys_revoke, "revoke a key at once").add_argument("name")
