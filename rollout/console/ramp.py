@@ -68,7 +68,7 @@ def traffic_words(experiment: Experiment) -> str:
     experiment has nobody in it, whatever its configured traffic says."""
     planned = f"{experiment.effective_traffic * 100:.4g}%"
     if experiment.status is Status.DRAFT:
-        return f"not started (planned {planned})"
+        return "0% (not started)"
     if experiment.status is Status.ROLLED_BACK:
         return "0% (rolled back: everyone gets control)"
     if experiment.status is Status.CONCLUDED:

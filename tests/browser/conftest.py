@@ -30,6 +30,7 @@ from playwright.sync_api import Response as PageResponse
 from playwright.sync_api import sync_playwright
 
 from rollout.embedded import EmbeddedRedis
+from tests.conftest import ADMIN_KEY
 from tests.e2e.conftest import Server, start_gunicorn, stop, tail
 
 CHROMIUM = "/usr/bin/chromium"
@@ -89,14 +90,14 @@ class Keys:
 
 
 @pytest.fixture(scope="module")
-def keys(service: Server, admin_key: str) -> Keys:
+def keys(service: Server) -> Keys:
     def create(name: str, role: str) -> str:
-        return str(api(service, "POST", "/api/v1/keys", admin_key, {"name": name, "role": role})[
+        return str(api(service, "POST", "/api/v1/keys", ADMIN_KEY, {"name": name, "role": role})[
             "secret"
         ])
 
     return Keys(
-        admin=admin_key,
+        admin=ADMIN_KEY,
         editor=create("ed", "editor"),
         release=create("rel", "release"),
         release_two=create("rel-two", "release"),

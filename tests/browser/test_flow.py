@@ -30,7 +30,7 @@ def test_an_editor_reads_the_list_and_the_figures_the_api_gives(
     assert rows.count() == 3
     draft = tab.page.locator(f"tr[data-key='{world.draft}'] .traffic").inner_text()
     rolled_back = tab.page.locator(f"tr[data-key='{world.hostile}'] .traffic").inner_text()
-    assert draft.startswith("not started") and "100%" not in draft
+    assert draft == "0% (not started)"
     assert rolled_back.startswith("0%") and "100%" not in rolled_back
 
     tab.page.get_by_role("link", name=world.running, exact=True).click()
