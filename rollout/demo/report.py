@@ -124,7 +124,7 @@ def _outcome(scenario: Scenario, watch: Watch) -> tuple[str, bool]:
 def summary(watches: dict[str, Watch], hooks: Webhooks, traffic: Traffic, took: float) -> bool:
     """The table at the end; True when both experiments did what the demo expects."""
     print()
-    header = f"{'experiment':<14} {'expected':<28} {'outcome':<40} users per variant"
+    header = f"{'experiment':<14} {'expected':<28} {'outcome':<48} users per variant"
     print(header)
     print("-" * len(header))
     ok = True
@@ -132,7 +132,7 @@ def summary(watches: dict[str, Watch], hooks: Webhooks, traffic: Traffic, took: 
         outcome, expected = _outcome(scenario, watches[scenario.key])
         ok &= expected
         users = users_by_variant(watches[scenario.key].last["results"])
-        print(f"{scenario.key:<14} {scenario.expect:<28} {outcome:<40} {users}")
+        print(f"{scenario.key:<14} {scenario.expect:<28} {outcome:<48} {users}")
     print()
     print(
         f"{traffic.users} simulated users in {took:.0f} s ({traffic.errors} failed requests); "
