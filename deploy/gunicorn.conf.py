@@ -14,9 +14,18 @@ bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count()))
 worker_class = "gthread"
 threads = int(os.environ.get("GUNICORN_THREADS", "8"))
+# Bounds on a request's reading where gunicorn has them: a worker silent for `timeout` is
+# restarted, an idle keep-alive connection is closed after `keepalive`. gunicorn has no bound on
+# the time a slow client takes to send its body, so the documented deployment puts nginx in
+# front (deploy/nginx/), which buffers whole requests before a worker sees them.
 timeout = 30
 graceful_timeout = 10
 keepalive = 5
+# Above nginx's limits (large_client_header_buffers 4 8k), so behind it gunicorn never refuses a
+# request nginx let through; alone, gunicorn's refusals are JSON too (post_worker_init).
+limit_request_line = 8190
+limit_request_fields = 200
+limit_request_field_size = 16380
 max_requests = 0
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
 errorlog = "-"
@@ -29,6 +38,12 @@ control_socket_disable = True
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="rollout-metrics-")
 os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+
+
+def post_worker_init(worker):  # type: ignore[no-untyped-def]
+    from rollout import gunicorn_errors
+
+    gunicorn_errors.install()
 
 
 def child_exit(server, worker):  # type: ignore[no-untyped-def]
