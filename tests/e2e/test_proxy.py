@@ -76,11 +76,10 @@ def timed_get(url: str, timeout_s: float) -> float | None:
 
 
 def test_slow_clients_pin_a_bare_gunicorn_so_the_attack_is_real(gunicorn: Server) -> None:
-    with slow_partial_bodies(gunicorn.base_url, SLOW_CLIENTS):
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            answered = list(
-                pool.map(lambda _: timed_get(f"{gunicorn.base_url}/healthz", 2.0), range(8))
-            )
+    with slow_partial_bodies(gunicorn.base_url, SLOW_CLIENTS), ThreadPoolExecutor(8) as pool:
+        answered = list(
+            pool.map(lambda _: timed_get(f"{gunicorn.base_url}/healthz", 2.0), range(8))
+        )
     assert answered.count(None) >= 2, answered
 
 
