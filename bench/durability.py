@@ -1,0 +1,220 @@
+"""Durability: events acknowledged vs events counted while Redis is killed (SIGKILL) and comes back.
+
+Sender threads send batches of events (a mean metric of value 1, over several experiments, so
+every batch touches several slots) through `Store.events.ingest`, retrying a batch with backoff
+until Redis answers it, as the SDK does. An event is acknowledged when an answer says ACCEPTED or
+DUPLICATE (a duplicate means an earlier, unanswered attempt counted it). Meanwhile:
+
+- single: one redis-server with AOF on (`appendfsync everysec`, as `make run`) is killed with
+  SIGKILL and restarted from its AOF, `--kills` times;
+- cluster: six nodes (three masters, a replica each, AOF on); a master is killed with SIGKILL,
+  its replica takes over (cluster-node-timeout 1 s), then the killed node is restarted and rejoins
+  as a replica, `--kills` times.
+
+At the end the counted events are the sum of the metric over every variant of every experiment
+(read from the sufficient statistics, the figures results are computed from). The run prints
+sent, acknowledged, counted, lost (acknowledged but not counted) and doubled (counted beyond the
+distinct events sent), and exits 1 unless lost and doubled are 0.
+
+    .venv/bin/python -m bench.durability [--mode single|cluster|both] [--seconds 20] [--kills 3]
+
+Run it from the repository root (`-m`), which makes the cluster helper of tests/ importable.
+Redis Cluster replicates asynchronously: a write acknowledged by a master that dies before its
+replica received it is lost on failover; the figures say whether that happened in the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import TypeVar
+
+import redis
+
+from experiments.model import Experiment, HistoryEntry, MetricType
+from experiments.store import Store
+from experiments.store.events import EventWrite, Outcome
+from experiments.store.exposures import ExposureWrite
+from rollout.embedded import EmbeddedRedis
+from tests.cluster.redis_cluster import RedisClusterServers
+
+EXPERIMENTS = ("dur-a", "dur-b", "dur-c", "dur-d")
+METRIC = "latency_ms"
+USERS = 200
+BATCH = 200
+SENDERS = 4
+RETRY_CAP_S = 0.5
+
+T = TypeVar("T")
+
+
+@dataclass
+class Tally:
+    """What the senders saw, under one lock."""
+
+    sent: int = 0
+    acknowledged: int = 0
+    failed_attempts: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def define(store: Store) -> None:
+    for key in EXPERIMENTS:
+        experiment = Experiment.model_validate(
+            {
+                "key": key,
+                "name": key,
+                "variants": [{"key": "control", "weight": 0.5}, {"key": "b", "weight": 0.5}],
+                "control": "control",
+                "metrics": [{"key": METRIC, "type": "mean"}],
+                "status": "running",
+            }
+        )
+        store.experiments.create(experiment, HistoryEntry(at=0.0, actor="bench", action="create"))
+        store.exposures.record(
+            [ExposureWrite(key, f"user-{u}", u % 2) for u in range(USERS)], now=0.0
+        )
+
+
+def with_retries(call: Callable[[], T], tally: Tally) -> T:
+    """Call until Redis answers, backing off as the SDK does (a failed attempt may have counted
+    some events: the retry finds them as duplicates)."""
+    delay = 0.02
+    while True:
+        try:
+            return call()
+        except redis.RedisError:
+            with tally.lock:
+                tally.failed_attempts += 1
+            time.sleep(delay)
+            delay = min(delay * 2, RETRY_CAP_S)
+
+
+def send(url: str, sender: int, stop: threading.Event, tally: Tally) -> None:
+    store = Store.from_url(url)
+    batch_number = 0
+    while not stop.is_set():
+        writes = [
+            EventWrite(
+                EXPERIMENTS[i % len(EXPERIMENTS)],
+                f"user-{(batch_number * BATCH + i) % USERS}",
+                f"s{sender}-b{batch_number}-e{i}",
+                METRIC,
+                MetricType.MEAN,
+                1.0,
+            )
+            for i in range(BATCH)
+        ]
+        outcomes = with_retries(partial(store.events.ingest, writes), tally)
+        acknowledged = sum(o in (Outcome.ACCEPTED, Outcome.DUPLICATE) for o in outcomes)
+        with tally.lock:
+            tally.sent += len(writes)
+            tally.acknowledged += acknowledged
+        batch_number += 1
+    store.redis.close()
+
+
+def counted(store: Store) -> int:
+    total = 0.0
+    for key in EXPERIMENTS:
+        stats = store.events.snapshot(key).stats.metrics[METRIC]
+        total += sum(arm.total for arm in stats)  # type: ignore[union-attr]
+    return round(total)
+
+
+def run(url: str, store: Store, seconds: float, kills: int, kill: Callable[[], None]) -> bool:
+    define(store)
+    tally, stop = Tally(), threading.Event()
+    senders = [
+        threading.Thread(target=send, args=(url, n, stop, tally), daemon=True)
+        for n in range(SENDERS)
+    ]
+    started = time.monotonic()
+    for thread in senders:
+        thread.start()
+    for number in range(kills):
+        time.sleep(seconds / (kills + 1))
+        kill()
+        print(f"  kill {number + 1} of {kills} done at {time.monotonic() - started:.1f} s")
+    time.sleep(seconds / (kills + 1))
+    stop.set()
+    for thread in senders:
+        thread.join(timeout=120)
+    found = with_retries(lambda: counted(store), tally)
+    lost = max(0, tally.acknowledged - found)
+    doubled = max(0, found - tally.sent)
+    print(
+        f"  sent {tally.sent}, acknowledged {tally.acknowledged}, counted {found}, "
+        f"lost {lost}, doubled {doubled}, failed attempts retried {tally.failed_attempts}, "
+        f"{time.monotonic() - started:.1f} s"
+    )
+    return lost == 0 and doubled == 0 and tally.acknowledged == tally.sent
+
+
+def single(seconds: float, kills: int) -> bool:
+    with tempfile.TemporaryDirectory() as data:
+        server = EmbeddedRedis(Path(data), persistent=True).start()
+
+        def kill() -> None:
+            client = redis.Redis.from_url(server.url)
+            pid = int(client.info("server")["process_id"])
+            client.close()
+            os.kill(pid, signal.SIGKILL)
+            server.stop()  # reaps the killed child
+            time.sleep(0.5)
+            server.start()  # same port, same directory: the AOF is loaded
+
+        store = Store.from_url(server.url)
+        try:
+            return run(server.url, store, seconds, kills, kill)
+        finally:
+            store.redis.close()
+            server.stop()
+
+
+def cluster(seconds: float, kills: int) -> bool:
+    with tempfile.TemporaryDirectory() as data:
+        servers = RedisClusterServers(Path(data), persistent=True).start()
+
+        def kill() -> None:
+            master = servers.masters()[0]
+            servers.kill(master)
+            servers.wait_ok(timeout_s=60)  # the replica took over
+            servers.start_node(master)  # rejoins, as a replica of the new master
+            servers.wait_ok(timeout_s=60)
+
+        store = Store.from_url(servers.url)
+        try:
+            return run(servers.url, store, seconds, kills, kill)
+        finally:
+            store.redis.close()
+            servers.stop()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mode", choices=("single", "cluster", "both"), default="both")
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--kills", type=int, default=3)
+    options = parser.parse_args()
+    ok = True
+    if options.mode in ("single", "both"):
+        print(f"single redis-server, AOF everysec, {options.kills} SIGKILLs and restarts:")
+        ok &= single(options.seconds, options.kills)
+    if options.mode in ("cluster", "both"):
+        print(f"redis cluster, 3 masters + 3 replicas, {options.kills} master SIGKILLs:")
+        ok &= cluster(options.seconds, options.kills)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
