@@ -41,6 +41,7 @@ from typing import TypeVar
 import redis
 
 from experiments.model import Experiment, HistoryEntry, MetricType
+from experiments.stats.moments import Moments
 from experiments.store import Store
 from experiments.store.events import EventWrite, Outcome
 from experiments.store.exposures import ExposureWrite
@@ -126,8 +127,9 @@ def send(url: str, sender: int, stop: threading.Event, tally: Tally) -> None:
 def counted(store: Store) -> int:
     total = 0.0
     for key in EXPERIMENTS:
-        stats = store.events.snapshot(key).stats.metrics[METRIC]
-        total += sum(arm.total for arm in stats)  # type: ignore[union-attr]
+        for arm in store.events.snapshot(key).stats.metrics[METRIC]:
+            assert isinstance(arm, Moments)  # a mean metric
+            total += arm.total
     return round(total)
 
 
