@@ -68,6 +68,12 @@ def apply(transport: Recorded, root: Path, **options: Any) -> tuple[int, str]:
     return code, out.getvalue()
 
 
+def applied(transport: Recorded, root: Path) -> None:
+    """An arrange step: apply `root`, which must succeed."""
+    code, out = apply(transport, root)
+    assert code == 0, out
+
+
 @pytest.fixture
 def examples(tmp_path: Path) -> Path:
     return Path(shutil.copytree(EXAMPLES, tmp_path / "examples"))
@@ -115,7 +121,7 @@ def test_apply_creates_what_the_files_describe(
 
 
 def test_a_second_apply_changes_nothing(transport: Recorded, examples: Path) -> None:
-    apply(transport, examples)
+    applied(transport, examples)
     transport.calls.clear()
 
     code, out = apply(transport, examples)
@@ -141,7 +147,7 @@ def test_a_dry_run_prints_the_plan_and_writes_nothing(
 def test_a_new_version_and_a_label_move_are_planned_alone(
     transport: Recorded, examples: Path, editor: Api
 ) -> None:
-    apply(transport, examples)
+    applied(transport, examples)
     spec = examples / "prompts" / "summarize.yaml"
     text = spec.read_text().replace("  production: 1\n", "  production: 3\n")
     text = text.replace(
@@ -164,7 +170,7 @@ def test_a_new_version_and_a_label_move_are_planned_alone(
 def test_editing_an_applied_version_is_a_conflict_and_applies_nothing(
     transport: Recorded, examples: Path
 ) -> None:
-    apply(transport, examples)
+    applied(transport, examples)
     template = examples / "prompts" / "summarize.friendly.j2"
     template.write_text(template.read_text() + "Thanks!\n")
     spec = examples / "experiments" / "summary-tone.yaml"
@@ -182,7 +188,7 @@ def test_editing_an_applied_version_is_a_conflict_and_applies_nothing(
 def test_a_running_experiment_keeps_its_traffic_and_design(
     transport: Recorded, examples: Path, release: Api
 ) -> None:
-    apply(transport, examples)
+    applied(transport, examples)
     assert release.post("/api/v1/experiments/summary-tone/start").status_code == 200
 
     code, out = apply(transport, examples)
@@ -244,11 +250,12 @@ def test_export_then_apply_to_an_empty_service_round_trips_exactly(
     transport: Recorded, served: str, examples: Path, tmp_path: Path, redis_url: str,
     editor: Api,
 ) -> None:
-    apply(transport, examples)
-    editor.post(
+    applied(transport, examples)
+    created = editor.post(
         "/api/v1/prompts/other/versions",
         json={"template": "  indented {{ x }}  \n\tand tabs\n", "params": {"seed": 3}},
     )
+    assert created.status_code == 201, created.get_json()
     first = tmp_path / "first"
     written = export(transport.client, first)
     assert sorted(p.name for p in written) == ["other.yaml", "summarize.yaml", "summary-tone.yaml"]
@@ -265,16 +272,16 @@ def test_export_then_apply_to_an_empty_service_round_trips_exactly(
     assert "plan: 6 new" in out
 
     second = tmp_path / "second"
-    export(fresh.client, second)
+    assert len(export(fresh.client, second)) == 3
     assert snapshot(second) == snapshot(first)
 
 
 def test_the_exported_files_read_as_the_format_documents(
     transport: Recorded, examples: Path, tmp_path: Path
 ) -> None:
-    apply(transport, examples)
+    applied(transport, examples)
 
-    export(transport.client, tmp_path / "out")
+    assert len(export(transport.client, tmp_path / "out")) == 2
 
     text = (tmp_path / "out" / "prompts" / "summarize.yaml").read_text()
     assert text.startswith("kind: prompt\nname: summarize\nversions:\n- template: |\n")
