@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from tests.conftest import ADMIN_KEY
-from tests.e2e.conftest import Server
+from tests.e2e.conftest import REPO, Server
 from tests.e2e.proxy import Nginx, start_nginx, stop_nginx
 
 SLOW_CLIENTS = 64  # several times the 2 workers x 8 threads of the test gunicorn
@@ -162,3 +162,23 @@ def test_gunicorn_alone_answers_its_own_refusals_in_json(gunicorn: Server) -> No
     assert_json_error(raw(gunicorn.base_url, get_with("/healthz", many)), 431,
                       "headers_too_large")
     assert_json_error(raw(gunicorn.base_url, b"NOT HTTP AT ALL\r\n\r\n"), 400, "malformed")
+
+
+def test_compose_and_kubernetes_run_the_tested_nginx_config_in_front() -> None:
+    yaml = pytest.importorskip("yaml")
+    deploy = REPO / "deploy"
+    compose = yaml.safe_load((deploy / "compose.yaml").read_text())["services"]
+    assert "./nginx/rollout.conf.template:/etc/nginx/templates/rollout.conf.template:ro" in (
+        compose["proxy"]["volumes"]
+    )
+    assert compose["proxy"]["environment"]["ROLLOUT_UPSTREAM"] == "api:8000"
+    assert "ports" not in compose["api"]  # only nginx is published
+    kustomization = yaml.safe_load((deploy / "kustomization.yaml").read_text())
+    assert kustomization["configMapGenerator"][0]["files"] == ["nginx/rollout.conf.template"]
+    manifests = list(yaml.safe_load_all((deploy / "kubernetes" / "rollout.yaml").read_text()))
+    pod = next(m for m in manifests if m["metadata"]["name"] == "rollout-api")["spec"]["template"]
+    containers = {c["name"]: c for c in pod["spec"]["containers"]}
+    listen = {e["name"]: e["value"] for e in containers["nginx"]["env"]}["ROLLOUT_LISTEN"]
+    service = next(m for m in manifests if m["kind"] == "Service")
+    assert service["spec"]["ports"][0]["targetPort"] == int(listen)
+    assert {e["name"]: e["value"] for e in containers["api"]["env"]}["HOST"] == "127.0.0.1"
