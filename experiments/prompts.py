@@ -33,16 +33,14 @@ remains the last line of defence against whatever a Python builtin might still b
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import json
 import re
-import string
 import threading
-import time
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import partial
 from typing import Annotated, Any, Final, cast
@@ -57,6 +55,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment, safe_range
 from jinja2.utils import missing, pass_eval_context
 from pydantic import AfterValidator, Field, field_validator
 
+from experiments import render_budget
 from experiments.errors import Invalid
 from experiments.model import KEY_RE, Strict
 
@@ -64,16 +63,11 @@ MAX_TEMPLATE_BYTES: Final = 64 * 1024
 MAX_PARAMS_BYTES: Final = 16 * 1024
 MAX_TESTS: Final = 50
 MAX_OUTPUT_CHARS: Final = 100_000
-MAX_VALUE_CHARS: Final = 1_000_000
-MAX_COUNT: Final = 100_000
-"""The largest batch or slice count a filter may ask for; the sandbox's MAX_RANGE, for ranges."""
-MAX_INT_BITS: Final = 65_536
 MAX_RENDER_STEPS: Final = 200_000
 RENDER_TIME_BUDGET_S: Final = 1.0
 TEMPLATE_CACHE_SIZE: Final = 512
 
 _VERSION_RE = re.compile(r"[1-9][0-9]*")
-_PRINTF_SPEC = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?[hlL]?([a-zA-Z%])")
 _PARAM_RANGES: Final[Mapping[str, tuple[float, float]]] = {
     "temperature": (0.0, 2.0),
     "top_p": (0.0, 1.0),
@@ -391,242 +385,47 @@ def _diff_lines(text: str) -> list[str]:
     return lines
 
 
-# --- the budget of a render -----------------------------------------------------------------------
-
-
-@dataclass
-class _Budget:
-    """The steps and the time a render has left; one per render, found through `_BUDGET`."""
-
-    steps_left: int
-    max_steps: int
-    deadline: float
-    time_budget_s: float
-
-    def step(self) -> None:
-        self.steps_left -= 1
-        if self.steps_left < 0:
-            raise RenderLimitExceeded(f"the template took more than {self.max_steps} steps")
-        if time.monotonic() > self.deadline:
-            raise RenderLimitExceeded(f"the template took longer than {self.time_budget_s:g} s")
-
-
-# A context variable rather than state on the shared environment: renders run concurrently in
-# threads, and the compiled templates are shared between them.
-_BUDGET: ContextVar[_Budget] = ContextVar("prompt_render_budget")
-
-
-def _render_step() -> None:
-    """Spend one step of the current render's budget.
-
-    Compiled templates call it at the top of every block. The guarded filters call it too: besides
-    counting, it fails when no render is under way, and that is what keeps Jinja's optimizer from
-    running them on constants at compile time, where nothing would bound how many there are.
-    """
-    budget = _BUDGET.get(None)
-    if budget is None:
-        raise RuntimeError("prompt templates are rendered with experiments.prompts.render")
-    budget.step()
-
-
-# --- the bounds, checked before a value is built --------------------------------------------------
-
-
-def _ensure_size(size: int, what: str) -> None:
-    if size > MAX_VALUE_CHARS:
-        raise RenderLimitExceeded(f"{what} would be larger than {MAX_VALUE_CHARS} characters")
-
-
-def _ensure_count(count: object, what: str) -> None:
-    if isinstance(count, int) and count > MAX_COUNT:
-        raise RenderLimitExceeded(f"{what} may be at most {MAX_COUNT}")
-
-
-def _printed_size(value: object, limit: int = MAX_VALUE_CHARS) -> int:
-    """Estimate len(str(value)) without building it, giving up as soon as it passes `limit`.
-
-    Containers are walked (iteratively: depth cannot overflow the stack) with each string in them
-    counted with its quotes; escapes in a string's repr are not counted, so the estimate can be low
-    by a small factor, never by an unbounded one.
-    """
-    if isinstance(value, str):
-        return len(value)
-    size = 0
-    pending: list[object] = [value]
-    while pending and size <= limit:
-        item = pending.pop()
-        if isinstance(item, str):
-            size += len(item) + 2
-        elif isinstance(item, Mapping):
-            size += 2 + 4 * len(item)
-            pending.extend(item.keys())
-            pending.extend(item.values())
-        elif isinstance(item, list | tuple | set | frozenset):
-            size += 2 + 2 * len(item)
-            pending.extend(item)
-        else:
-            size += len(str(item))
-    return size
-
-
-def _checked_output(value: Any) -> Any:
-    """The environment's `finalize`: every `{{ ... }}` is measured before it is printed."""
-    _ensure_size(len(value) if isinstance(value, str) else _printed_size(value), "a printed value")
-    return value
-
-
-def _ensure_substitution(
-    template: str, fields: int, widths: Iterable[int], values: Iterable[object], what: str
-) -> None:
-    """Bound a formatting operation: its fields could each print the largest value, padded."""
-    largest = max((_printed_size(value) for value in values), default=0)
-    _ensure_size(len(template) + fields * largest + sum(widths), what)
-
-
-def _ensure_printf(template: str, values: object) -> None:
-    """Bound `template % values` (the `%` operator and the `format` filter)."""
-    if isinstance(values, Mapping):
-        arguments: Iterable[object] = values.values()
-    elif isinstance(values, tuple):
-        arguments = values
-    else:
-        arguments = (values,)
-    fields = 0
-    widths: list[int] = []
-    for width, precision, conversion in _PRINTF_SPEC.findall(template):
-        if conversion == "%":
-            continue
-        if "*" in (width, precision):
-            raise RenderLimitExceeded("printf-style * widths are not supported")
-        fields += 1
-        widths.extend(int(number) for number in (width, precision) if number)
-    if any(width > MAX_VALUE_CHARS for width in widths):
-        raise RenderLimitExceeded(f"a printf-style width may be at most {MAX_VALUE_CHARS}")
-    _ensure_substitution(template, fields, widths, arguments, "formatted text")
-
-
-def _ensure_str_format(template: str, args: Sequence[object], kwargs: Mapping[str, Any]) -> None:
-    """Bound `template.format(...)` and `template.format_map(...)`."""
-    fields = 0
-    widths: list[int] = []
-    for _literal, field, spec, _conversion in string.Formatter().parse(template):
-        if field is None:
-            continue
-        if spec and "{" in spec:
-            raise RenderLimitExceeded("nested format fields are not supported")
-        fields += 1
-        widths.extend(int(number) for number in re.findall(r"\d+", spec or ""))
-    if any(width > MAX_VALUE_CHARS for width in widths):
-        raise RenderLimitExceeded(f"a format width may be at most {MAX_VALUE_CHARS}")
-    values = [*args, *kwargs.values()]
-    for value in list(values):
-        if isinstance(value, Mapping):  # format_map's one argument
-            values.extend(value.values())
-    _ensure_substitution(template, fields, widths, values, "formatted text")
-
-
-def _ensure_str_method(text: str, method: str, args: tuple[Any, ...]) -> tuple[Any, ...]:
-    """Bound the string methods that can build a much larger string; return the arguments to call
-    with (an iterable given to `join` is materialised once, to be measured and then joined)."""
-    if method in ("center", "ljust", "rjust", "zfill") and args and isinstance(args[0], int):
-        _ensure_size(args[0], f"str.{method}")
-    elif method == "expandtabs":
-        tabsize = args[0] if args and isinstance(args[0], int) else 8
-        _ensure_size(len(text) + text.count("\t") * tabsize, "str.expandtabs")
-    elif method == "replace" and len(args) >= 2:
-        _ensure_replace(text, args[0], args[1], args[2] if len(args) > 2 else None)
-    elif method == "join" and args:
-        items = list(args[0])
-        _ensure_join(text, items)
-        return (items, *args[1:])
-    elif method == "translate" and args and isinstance(args[0], Mapping):
-        longest = max((_printed_size(value) for value in args[0].values()), default=1)
-        _ensure_size(len(text) * max(longest, 1), "str.translate")
-    return args
-
-
-def _ensure_replace(text: str, old: object, new: object, count: object) -> None:
-    if not (isinstance(old, str) and isinstance(new, str)) or len(new) <= len(old):
-        return
-    found = len(text) + 1 if old == "" else text.count(old)
-    if isinstance(count, int) and count >= 0:
-        found = min(found, count)
-    _ensure_size(len(text) + found * (len(new) - len(old)), "replace")
-
-
-def _ensure_join(separator: str, items: Sequence[object]) -> None:
-    size = len(separator) * max(len(items) - 1, 0)
-    for item in items:
-        size += _printed_size(item, MAX_VALUE_CHARS - size)
-        _ensure_size(size, "joined text")
-
-
-def _ensure_binop(operator: str, left: object, right: object) -> None:
-    sized = (str, list, tuple)
-    if operator == "**":
-        if (
-            isinstance(left, int)
-            and isinstance(right, int)
-            and max(left.bit_length(), 1) * right > MAX_INT_BITS
-        ):
-            raise RenderLimitExceeded(f"a power may have at most {MAX_INT_BITS} bits")
-    elif operator == "*":
-        if isinstance(left, sized) and isinstance(right, int):
-            _ensure_size(len(left) * right, "a repeated value")
-        elif isinstance(right, sized) and isinstance(left, int):
-            _ensure_size(len(right) * left, "a repeated value")
-    elif operator == "+":
-        if isinstance(left, sized) and isinstance(right, sized):
-            _ensure_size(len(left) + len(right), "a concatenated value")
-    elif operator == "%" and isinstance(left, str):
-        _ensure_printf(left, right)
+# --- the filters that amplify, bounded before they run (see experiments.render_budget) -----------
 
 
 def _center(value: str, width: int = 80) -> str:
-    _render_step()
-    _ensure_size(width, "center")
+    render_budget.ensure_size(width, "center")
     return filters.do_center(value, width)
 
 
 def _indent(s: str, width: int | str = 4, first: bool = False, blank: bool = False) -> str:
-    _render_step()
     text = str(s)
     pad = width if isinstance(width, int) else len(width)
-    _ensure_size(len(text) + (text.count("\n") + 1) * pad, "indented text")
+    render_budget.ensure_size(len(text) + (text.count("\n") + 1) * pad, "indented text")
     return filters.do_indent(text, width, first, blank)
 
 
 def _format(value: str, *args: Any, **kwargs: Any) -> str:
-    _render_step()
-    _ensure_printf(str(value), kwargs or args)
+    render_budget.ensure_printf(str(value), kwargs or args)
     return filters.do_format(value, *args, **kwargs)
 
 
 @pass_eval_context
 def _join(eval_ctx: EvalContext, value: Iterable[Any], d: str = "", attribute: Any = None) -> str:
     # With `attribute`, whole items are measured: an over-estimate, which errs on the safe side.
-    _render_step()
     items = list(value)
-    _ensure_join(str(d), items)
+    render_budget.ensure_join(str(d), items)
     return filters.sync_do_join(eval_ctx, items, d, attribute)
 
 
 @pass_eval_context
 def _replace(eval_ctx: EvalContext, s: str, old: str, new: str, count: int | None = None) -> str:
-    _render_step()
-    _ensure_replace(str(s), old, new, count)
+    render_budget.ensure_replace(str(s), old, new, count)
     return filters.do_replace(eval_ctx, s, old, new, count)
 
 
 def _batch(value: Iterable[Any], linecount: int, fill_with: Any = None) -> Iterable[list[Any]]:
-    _render_step()
-    _ensure_count(linecount, "batch size")
+    render_budget.ensure_count(linecount, "batch size")
     return filters.do_batch(value, linecount, fill_with)
 
 
 def _slice(value: Iterable[Any], slices: int, fill_with: Any = None) -> Iterable[list[Any]]:
-    _render_step()
-    _ensure_count(slices, "slice count")
+    render_budget.ensure_count(slices, "slice count")
     return filters.sync_do_slice(list(value), slices, fill_with)
 
 
@@ -634,7 +433,28 @@ def _range(*args: int) -> range:
     try:
         return safe_range(*args)
     except OverflowError as exc:
-        raise RenderLimitExceeded(str(exc)) from None
+        raise render_budget.BudgetExceeded(str(exc)) from None
+
+
+def _metered(kind: str, name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+    """`function` (a filter or a test), with its input and its result measured on every call.
+
+    `functools.wraps` carries Jinja's `pass_context`-style marker over, so Jinja passes the
+    wrapper what it passed the function.
+    """
+    what = f"the {name!r} {kind}"
+
+    @functools.wraps(function)
+    def metered(*args: Any, **kwargs: Any) -> Any:
+        budget = render_budget.current()
+        budget.check_time()
+        budget.admit_arguments(args, kwargs, what)
+        result = function(*args, **kwargs)
+        if not any(result is argument for argument in args):
+            budget.admit_built(result, f"the result of {what}")
+        return result
+
+    return metered
 
 
 # --- the environment ------------------------------------------------------------------------------
@@ -675,7 +495,8 @@ class _NamingUndefined(StrictUndefined):
 
 
 class _BudgetedCodeGenerator(CodeGenerator):
-    """Jinja's code generator, with a budget step at the top of every block and `~` bounded."""
+    """Jinja's code generator, with the budget compiled in: a step at the top of every block, and
+    every `~` and every list, tuple and dict the template builds measured."""
 
     def blockvisit(self, nodes: Iterable[jinja_nodes.Node], frame: Frame) -> None:
         self.writeline("environment.render_step()")
@@ -687,6 +508,30 @@ class _BudgetedCodeGenerator(CodeGenerator):
             self.visit(argument, frame)
             self.write(", ")
         self.write("))")
+
+    def visit_List(self, node: jinja_nodes.List, frame: Frame) -> None:
+        self.write("environment.built(")
+        super().visit_List(node, frame)
+        self.write(")")
+
+    def visit_Dict(self, node: jinja_nodes.Dict, frame: Frame) -> None:
+        self.write("environment.built(")
+        super().visit_Dict(node, frame)
+        self.write(")")
+
+    def visit_Tuple(self, node: jinja_nodes.Tuple, frame: Frame) -> None:
+        if node.ctx != "load":  # the target of an assignment or a loop builds nothing
+            super().visit_Tuple(node, frame)
+            return
+        self.write("environment.built(")
+        super().visit_Tuple(node, frame)
+        self.write(")")
+
+
+def _checked_output(value: Any) -> Any:
+    """The environment's `finalize`: every `{{ ... }}` is measured before it is printed."""
+    render_budget.current().admit(value, "a printed value")
+    return value
 
 
 class _PromptEnvironment(ImmutableSandboxedEnvironment):
@@ -713,42 +558,73 @@ class _PromptEnvironment(ImmutableSandboxedEnvironment):
             batch=_batch,
             slice=_slice,
         )
+        # Every filter and test, whatever its name, is metered: the bound does not depend on
+        # knowing which of them are dangerous.
+        self.filters = {name: _metered("filter", name, f) for name, f in self.filters.items()}
+        tests = cast("Mapping[str, Callable[..., Any]]", self.tests)
+        self.tests = {name: _metered("test", name, f) for name, f in tests.items()}
 
-    render_step = staticmethod(_render_step)
+    @staticmethod
+    def render_step() -> None:
+        render_budget.current().step()
+
+    @staticmethod
+    def built(value: Any) -> Any:
+        """A list, tuple or dict literal, just built."""
+        render_budget.current().admit_built(value, "a list, tuple or dict")
+        return value
 
     @staticmethod
     def join_text(values: Iterable[Any]) -> str:
         """The `~` operator."""
+        budget = render_budget.current()
         parts: list[str] = []
         size = 0
         for value in values:
-            size += _printed_size(value, MAX_VALUE_CHARS - size)
-            _ensure_size(size, "concatenated text")
+            size += budget.size(value)
+            render_budget.ensure_size(size, "concatenated text")
             parts.append(str(value))
-        return "".join(parts)
+        text = "".join(parts)
+        budget.admit_built(text, "concatenated text")
+        return text
 
     @staticmethod
     def concat(parts: Iterable[str]) -> str:
         """Join a block's buffer (a macro, a `set` block, a `filter` block)."""
         buffer = list(parts)
-        _ensure_size(sum(map(len, buffer)), "a block's text")
-        return "".join(buffer)
+        render_budget.ensure_size(sum(map(len, buffer)), "a block's text")
+        text = "".join(buffer)
+        render_budget.current().admit_built(text, "a block's text")
+        return text
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
-        _ensure_binop(operator, left, right)
-        return super().call_binop(context, operator, left, right)
+        budget = render_budget.current()
+        budget.check_time()
+        render_budget.ensure_binop(operator, left, right)
+        result = super().call_binop(context, operator, left, right)
+        budget.admit_built(result, f"the result of {operator!r}")
+        return result
 
     def call(self, context: Context, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
+        budget = render_budget.current()
+        budget.check_time()
         # The sandbox hands out str.format wrapped (functools.update_wrapper): look through it.
         bound = getattr(obj, "__wrapped__", obj)
+        name = getattr(bound, "__qualname__", None) or type(bound).__name__
+        arguments = {key: value for key, value in kwargs.items() if key not in _FRAME_KWARGS}
+        budget.admit_arguments(args, arguments, repr(name))
         target = getattr(bound, "__self__", None)
-        method = getattr(bound, "__name__", "")
-        if isinstance(target, str):
-            if method in ("format", "format_map"):
-                _ensure_str_format(target, args, kwargs)
-            else:
-                args = _ensure_str_method(target, method, args)
-        return super().call(context, obj, *args, **kwargs)
+        if target is not None:
+            method = getattr(bound, "__name__", "")
+            args = render_budget.ensure_method(target, method, args, arguments)
+        result = super().call(context, obj, *args, **kwargs)
+        budget.admit_built(result, f"the result of {name!r}")
+        return result
+
+
+_FRAME_KWARGS: Final = frozenset({"_loop_vars", "_block_vars", "caller"})
+"""Keyword arguments Jinja adds to calls in loops, blocks and call blocks: the template's own
+variables and macros, each measured where it was made."""
 
 
 _ENVIRONMENT = _PromptEnvironment()
@@ -840,16 +716,18 @@ def render(
     RenderFailed (all PromptError); nothing else escapes, whatever the template does.
     """
     compiled = compile_template(template)
-    budget = _Budget(max_steps, max_steps, time.monotonic() + time_budget_s, time_budget_s)
-    token = _BUDGET.set(budget)
     parts: list[str] = []
     size = 0
     try:
-        for chunk in compiled.generate(variables):
-            size += len(chunk)
-            if size > max_chars:
-                raise OutputTooLarge(max_chars)
-            parts.append(chunk)
+        with render_budget.running(render_budget.Budget(max_steps, time_budget_s)) as budget:
+            for chunk in compiled.generate(variables):
+                size += len(chunk)
+                if size > max_chars:
+                    raise OutputTooLarge(max_chars)
+                budget.check_time()
+                parts.append(chunk)
+    except render_budget.BudgetExceeded as stop:
+        raise RenderLimitExceeded(stop.message) from None
     except PromptError:
         raise
     except _UndefinedName as exc:
@@ -863,8 +741,6 @@ def render(
         raise TemplateUnsafe(str(exc), _template_line(exc)) from None
     except Exception as exc:  # the template is the caller's code: whatever it raises is their error
         raise RenderFailed(f"{type(exc).__name__}: {exc}", _template_line(exc)) from None
-    finally:
-        _BUDGET.reset(token)
     return "".join(parts)
 
 
