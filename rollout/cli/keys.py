@@ -15,10 +15,9 @@ from urllib.parse import urlsplit
 
 from experiments.model import Role
 from rollout.cli.errors import USAGE, CliError
-from rollout.cli.inputs import service
 from rollout.cli.output import emit, table, when
 from rollout.cli.parsing import add_command
-from rollout.http import api_path
+from rollout.http import ServiceClient, ServiceError, api_path
 from rollout.serve import local_redis_url
 from rollout.settings import Settings
 
@@ -47,18 +46,43 @@ def _create_locally(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     return {**key.public(), "secret": secret}, f"Redis at {redacted(url)}"
 
 
+def _admin_service(args: argparse.Namespace) -> ServiceClient:
+    """The service named as for every command; a missing key says which service wanted one,
+    and how the first key is made."""
+    client = ServiceClient.configured(args.url, args.key)
+    if not client.key:
+        raise CliError(
+            f"no API key for {client.url}: pass --key or set ROLLOUT_API_KEY (an admin key);"
+            " to make the first key on this machine, `rollout keys create --local ...`",
+            code=USAGE,
+        )
+    return client
+
+
+def _said_by(client: ServiceClient, exc: ServiceError) -> CliError:
+    return CliError(f"{client.url}: {exc.message}", exc.details)
+
+
 def cmd_keys_create(args: argparse.Namespace) -> int:
     if args.local:
         created, where = _create_locally(args)
     else:
-        api = service(args)
-        created, where = api.post("/api/v1/keys", {"name": args.name, "role": args.role}), api.url
+        api = _admin_service(args)
+        try:
+            created = api.post("/api/v1/keys", {"name": args.name, "role": args.role})
+        except ServiceError as exc:
+            raise _said_by(api, exc) from None
+        where = api.url
     emit(args, created, f"{created['secret']}\n(role {created['role']} on {where}; shown once)")
     return 0
 
 
 def cmd_keys_list(args: argparse.Namespace) -> int:
-    keys = service(args).get("/api/v1/keys")["keys"]
+    api = _admin_service(args)
+    try:
+        keys = api.get("/api/v1/keys")["keys"]
+    except ServiceError as exc:
+        raise _said_by(api, exc) from None
     emit(args, {"keys": keys},
          lambda: table([(k["name"], k["role"], when(k.get("created_at"))) for k in keys],
                        [32, 8]) or "no keys")
@@ -66,8 +90,11 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
 
 
 def cmd_keys_revoke(args: argparse.Namespace) -> int:
-    api = service(args)
-    api.call("DELETE", api_path("keys", args.name))
+    api = _admin_service(args)
+    try:
+        api.call("DELETE", api_path("keys", args.name))
+    except ServiceError as exc:
+        raise _said_by(api, exc) from None
     emit(args, {"revoked": args.name}, f"revoked {args.name} on {api.url}")
     return 0
 

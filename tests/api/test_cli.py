@@ -416,7 +416,7 @@ def test_keys_follow_rollout_url_and_key_never_redis_behind_their_back(
 
     assert main(["keys", "create", "--role", "admin", "--name", "sneaky"]) == 1
 
-    assert "rollout: " in capsys.readouterr().err
+    assert capsys.readouterr().err.startswith(f"rollout: {served}: ")
     listed = admin.get("/api/v1/keys")
     assert listed.status_code == 200
     assert "sneaky" not in [k["name"] for k in listed.get_json()["keys"]]
@@ -426,8 +426,11 @@ def test_keys_without_a_key_name_the_way_out(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.delenv("ROLLOUT_API_KEY", raising=False)
+    monkeypatch.setenv("ROLLOUT_URL", "http://127.0.0.1:9")
     assert main(["keys", "create", "--role", "sdk", "--name", "app"]) == 2
-    assert "ROLLOUT_API_KEY" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "no API key for http://127.0.0.1:9" in err
+    assert "ROLLOUT_API_KEY" in err and "--local" in err
 
 
 def test_the_first_key_goes_straight_to_redis_only_with_local(
