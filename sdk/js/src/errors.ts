@@ -30,15 +30,17 @@ export class MissingVariable extends RenderError {
   }
 }
 
+/** The render would run too many loop iterations or build too large a value. */
 export class RenderLimitExceeded extends RenderError {
-  constructor(message: string) {
-    super("render_limit_exceeded", message);
+  constructor(message: string, code = "render_limit_exceeded") {
+    super(code, message);
   }
 }
 
-export class OutputTooLarge extends RenderError {
+/** The rendered text passed `maxChars`; detected while rendering, not after. */
+export class OutputTooLarge extends RenderLimitExceeded {
   constructor(maxChars: number) {
-    super("output_too_large", `rendered output is longer than ${maxChars} characters`);
+    super(`rendered output is longer than ${maxChars} characters`, "output_too_large");
   }
 }
 

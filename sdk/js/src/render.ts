@@ -16,8 +16,9 @@
  *
  * Everything else (macros, `set`, calls, arithmetic, other filters and tests...) is `NotPortable`,
  * a clear error rather than a different text. Work is bounded: loops may run `maxIterations`
- * iterations in all (charged when a loop starts, so a nested bomb is refused before it runs) and
- * the text may not pass `maxChars`, counted chunk by chunk.
+ * iterations in all (charged when a loop starts, so a hopeless loop is refused before it runs),
+ * every iteration checks the `timeBudgetMs` clock, and the text may not pass `maxChars`, counted
+ * chunk by chunk.
  */
 
 import nunjucks from "nunjucks";
@@ -38,12 +39,15 @@ export interface RenderLimits {
   maxIterations?: number;
   /** The longest value `~` and `join` may build. */
   maxValueChars?: number;
+  /** Wall-clock milliseconds a render may take, checked at every loop iteration. */
+  timeBudgetMs?: number;
 }
 
 export const DEFAULT_LIMITS: Required<RenderLimits> = {
   maxChars: 100_000,
-  maxIterations: 200_000,
+  maxIterations: 100_000,
   maxValueChars: 1_000_000,
+  timeBudgetMs: 1_000,
 };
 
 interface NodeLike {
@@ -78,16 +82,11 @@ const COMPARISONS = new Set(["==", "!=", "<", ">", "<=", ">="]);
 /** Names that are literals in Jinja but variables in Nunjucks (or the reverse). */
 const RESERVED_NAMES = new Set(["True", "False", "None", "null", "undefined"]);
 /**
- * Attribute names Jinja resolves to a method of Python's dict, list or str before it looks for
- * an item (`user.items` is dict.items, not user["items"]): outside the subset.
+ * Attribute names Jinja resolves to a method of Python's dict before it looks for an item
+ * (`user.items` is dict.items, not user["items"]): outside the subset.
  */
-const PYTHON_METHODS = new Set([
-  "items", "keys", "values", "get", "pop", "popitem", "update", "copy", "clear", "setdefault",
-  "fromkeys", "append", "extend", "insert", "remove", "index", "count", "sort", "reverse",
-  "upper", "lower", "strip", "lstrip", "rstrip", "split", "rsplit", "join", "replace", "format",
-  "startswith", "endswith", "find", "title", "capitalize", "encode", "center", "zfill",
-  "splitlines", "partition", "casefold", "swapcase", "expandtabs", "isdigit", "isalpha",
-  "format_map", "translate", "maketrans", "ljust", "rjust", "isupper", "islower", "isspace",
+const DICT_METHODS = new Set([
+  "items", "keys", "values", "get", "pop", "popitem", "update", "copy", "clear", "setdefault", "fromkeys",
 ]);
 const LOOP_FIELDS = new Set(["index", "index0", "revindex", "revindex0", "first", "last", "length"]);
 
@@ -139,6 +138,9 @@ class Rewriter {
         if (node.else_) node.else_ = this.statements(node.else_ as NodeLike);
         this.scope.push(String(target.value), "loop");
         node.body = this.statements(node.body as NodeLike);
+        // A step at the top of every iteration, so even a loop that writes nothing is timed.
+        const step = new N.Output!(node.lineno, node.colno, [guard(node, "step", [])]);
+        (node.body as NodeLike).children!.unshift(step);
         this.scope.length -= 2;
         return node;
       }
@@ -150,6 +152,9 @@ class Rewriter {
   /** An expression in a boolean position, with Python's truthiness. */
   test(node: NodeLike): NodeLike {
     switch (node.typename) {
+      case "Group":
+        if (node.children!.length !== 1) refuse(node, "a tuple");
+        return this.test(node.children![0]!);
       case "And":
       case "Or":
         node.left = this.test(node.left as NodeLike);
@@ -186,11 +191,11 @@ class Rewriter {
         const target = node.target as NodeLike;
         if (key.typename !== "Literal") refuse(node, "a computed subscript");
         const value = key.value;
-        if (typeof value === "string") {
-          if (PYTHON_METHODS.has(value) || value.startsWith("_")) refuse(node, `the attribute '${value}'`);
-          if (target.typename === "Symbol" && target.value === "loop" && this.scope.includes("loop") && !LOOP_FIELDS.has(value)) {
-            refuse(node, `loop.${value}`);
-          }
+        const isLoop = target.typename === "Symbol" && target.value === "loop" && this.scope.includes("loop");
+        if (isLoop) {
+          if (!LOOP_FIELDS.has(String(value))) refuse(node, `loop.${String(value)}`);
+        } else if (typeof value === "string") {
+          if (value.startsWith("_")) refuse(node, `the attribute '${value}'`);
         } else if (!(typeof value === "number" && Number.isSafeInteger(value) && value >= 0)) {
           refuse(node, "a subscript other than a name or a non-negative integer");
         }
@@ -259,6 +264,8 @@ interface RenderState {
   chars: number;
   iterations: number;
   variables: Readonly<Record<string, unknown>>;
+  deadline: number;
+  failure: unknown;
 }
 
 let current: RenderState | null = null;
@@ -354,6 +361,13 @@ function list(value: unknown, name: string, filter: string): unknown[] {
 
 const GUARDS: Record<string, (...args: any[]) => unknown> = {
   text: (value: string) => emit(value),
+  step: () => {
+    const render = state();
+    if (Date.now() > render.deadline) {
+      throw new RenderLimitExceeded(`the render took longer than ${render.limits.timeBudgetMs} ms`);
+    }
+    return "";
+  },
   print: (value: unknown, name: string) => emit(pythonText(defined(value, name))),
   test: (value: unknown, name: string) => truthy(defined(value, name)),
   variable: (name: string) => {
@@ -364,6 +378,7 @@ const GUARDS: Record<string, (...args: any[]) => unknown> = {
     defined(target, name);
     if (Array.isArray(target) && typeof key === "number") return target[key];
     if (isPlainObject(target) && typeof key === "string") {
+      if (DICT_METHODS.has(key)) throw new NotPortable(`the attribute '${key}' (a method of Python's dict)`);
       return hasOwn.call(target, key) ? target[key] : undefined;
     }
     throw new NotPortable(`looking up ${JSON.stringify(key)} in a ${kind(target)}`);
@@ -450,7 +465,16 @@ const GUARDS: Record<string, (...args: any[]) => unknown> = {
 
 const environment = new nunjucks.Environment([], { autoescape: false, throwOnUndefined: false });
 for (const [name, implementation] of Object.entries(GUARDS)) {
-  environment.addFilter(`__portable_${name}`, implementation);
+  // Nunjucks wraps what a filter throws in its own error and drops the original, so the render
+  // keeps the first failure itself and rethrows that one.
+  environment.addFilter(`__portable_${name}`, (...args: unknown[]) => {
+    try {
+      return implementation(...args);
+    } catch (error) {
+      if (current !== null && current.failure === null) current.failure = error;
+      throw error;
+    }
+  });
 }
 
 // --- compiling and rendering --------------------------------------------------------------------
@@ -509,14 +533,6 @@ export function portabilityProblem(template: string): string | null {
   }
 }
 
-function unwrap(error: unknown): unknown {
-  let cause: unknown = error;
-  while (cause instanceof Error && !(cause instanceof RenderError) && cause.cause !== undefined) {
-    cause = cause.cause;
-  }
-  return cause instanceof RenderError ? cause : error;
-}
-
 export interface RenderOptions extends RenderLimits {
   /** Refuse at once, naming this prompt: the service marked it as not portable. */
   refuse?: string | undefined;
@@ -536,12 +552,15 @@ export function renderPortable(
     maxChars: options.maxChars ?? DEFAULT_LIMITS.maxChars,
     maxIterations: options.maxIterations ?? DEFAULT_LIMITS.maxIterations,
     maxValueChars: options.maxValueChars ?? DEFAULT_LIMITS.maxValueChars,
+    timeBudgetMs: options.timeBudgetMs ?? DEFAULT_LIMITS.timeBudgetMs,
   };
-  current = { limits, chars: 0, iterations: 0, variables };
+  const deadline = Date.now() + limits.timeBudgetMs;
+  const render: RenderState = { limits, chars: 0, iterations: 0, variables, deadline, failure: null };
+  current = render;
   try {
     return compiled.render({});
   } catch (error) {
-    const cause = unwrap(error);
+    const cause = render.failure ?? error;
     if (cause instanceof RenderError) throw cause;
     throw new RenderError("render_failed", cause instanceof Error ? cause.message : String(cause));
   } finally {
