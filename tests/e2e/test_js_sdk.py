@@ -1,0 +1,174 @@
+"""The TypeScript SDK (sdk/js) against the real service under gunicorn.
+
+A node script (sdk/js/e2e/agreement.mjs) does the SDK's side; this module sets the service up,
+runs it and checks its report against the service's own figures. The reference answers come from
+`POST /api/v1/assign` directly; the SDK itself talks through `FlakyProxy` (tests/e2e/test_sdk.py),
+which injects 503s, 429s with Retry-After and connections dropped after the service counted the
+request.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from tests.conftest import ADMIN_KEY
+from tests.e2e.conftest import REPO, Server
+from tests.e2e.test_sdk import FlakyProxy, Service, users
+
+pytestmark = [
+    pytest.mark.timeout(300),
+    pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is not installed"),
+]
+
+SDK = REPO / "sdk" / "js"
+SCRIPT = SDK / "e2e" / "agreement.mjs"
+
+
+@pytest.fixture(scope="module")
+def built_sdk() -> Path:
+    """The package built from its sources (ESM and CommonJS in dist/), as `npm test` builds it."""
+    npm = shutil.which("npm")
+    assert npm is not None, "npm comes with Node.js"
+    if not (SDK / "node_modules").exists():
+        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=SDK, check=True)
+    subprocess.run([npm, "run", "build"], cwd=SDK, check=True, capture_output=True)
+    assert (SDK / "dist" / "esm" / "index.js").exists()
+    return SDK
+
+
+@pytest.fixture(scope="module")
+def service(gunicorn: Server) -> Service:
+    def key(role: str) -> str:
+        response = requests.post(
+            gunicorn.base_url + "/api/v1/keys", json={"name": f"js-sdk-{role}", "role": role},
+            headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=10,
+        )
+        assert response.status_code == 201, response.text
+        return str(response.json()["secret"])
+
+    return Service(gunicorn.base_url, key("editor"), key("release"), key("sdk"))
+
+
+@pytest.fixture
+def proxy(service: Service) -> Iterator[FlakyProxy]:
+    running = FlakyProxy(service.base_url)
+    yield running
+    running.stop()
+
+
+def run_node(mode: str, job: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
+    path = tmp_path / f"{mode}-job.json"
+    path.write_text(json.dumps(job))
+    done = subprocess.run(
+        ["node", str(SCRIPT), mode, str(path)], cwd=SDK, capture_output=True, text=True,
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stderr
+    report: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return report
+
+
+def config_version(service: Service) -> int:
+    response = requests.get(
+        service.base_url + "/api/v1/sdk/config", timeout=5,
+        headers={"Authorization": f"Bearer {service.sdk}"},
+    )
+    assert response.status_code == 200, response.text
+    return int(response.json()["version"])
+
+
+def test_js_local_answers_are_the_services_for_10k_users_across_a_ramp(
+    service: Service, built_sdk: Path, tmp_path: Path
+) -> None:
+    for version, template in enumerate(["Summarise: {{ text }}", "Briefly: {{ text }}"], 1):
+        assert service.push_prompt("js-summary", template) == version
+    service.define(
+        "js-targeted",
+        variants=[
+            {"key": "control", "weight": 0.2, "prompt": "js-summary@1"},
+            {"key": "short", "weight": 0.3, "prompt": "js-summary@2", "config": {"max": 50}},
+            {"key": "long", "weight": 0.5, "config": {"max": 500, "style": {"bullets": True}}},
+        ],
+        traffic=0.4,
+        targeting={
+            "country": {"in": ["DE", "FR"]},
+            "plan": {"ne": "free"},
+            "any": [{"age": {"gte": 30}}, {"plan": {"regex": "^te"}}],
+        },
+    )
+    service.define("js-layer-a", layer="js-layer", layer_share=0.3)
+    service.define("js-layer-b", layer="js-layer", layer_share=0.5, traffic=0.7)
+    service.define(
+        "js-ramp",
+        rollout={"stages": [{"traffic": 0.1}, {"traffic": 0.5}], "auto_advance": False},
+    )
+    service.define("js-rolled")
+    service.operate("js-rolled", "rollback", reason="guardrail")
+    service.define("js-won")
+    service.operate("js-won", "conclude", winner="friendly")
+    service.define("js-paused", targeting={"age": {"gte": 40}})
+    service.operate("js-paused", "pause")
+    keys = ["js-targeted", "js-layer-a", "js-layer-b", "js-ramp", "js-rolled", "js-won",
+            "js-paused"]
+    population = [{"id": user_id, "attributes": attributes}
+                  for user_id, attributes in users(10_000, seed=16)]
+    job = {"url": service.base_url, "direct": service.base_url, "key": service.sdk,
+           "experiments": keys, "users": population}
+
+    reports = []
+    for stage in range(2):
+        if stage == 1:
+            service.operate("js-ramp", "advance")
+        service.wait_for_workers(config_version(service))
+        variants_out = tmp_path / f"variants-{stage}.json"
+        report = run_node("compare", job | {"variants_out": str(variants_out)}, tmp_path)
+        assert report["compared"] == 70_000
+        assert report["mismatches"] == 0, report["examples"]
+        reports.append((report, json.loads(variants_out.read_text())))
+
+    reasons = set(reports[0][0]["reasons"]) | set(reports[1][0]["reasons"])
+    for expected in ["js-targeted:assigned", "js-targeted:targeting", "js-targeted:traffic",
+                     "js-layer-a:assigned", "js-layer-a:layer", "js-layer-b:traffic",
+                     "js-ramp:assigned", "js-ramp:traffic", "js-rolled:rolled_back",
+                     "js-won:concluded", "js-paused:paused"]:
+        assert expected in reasons
+    before, after = reports[0][1]["js-ramp"], reports[1][1]["js-ramp"]
+    assert 700 < len(before) < 1300 and 4500 < len(after) < 5500, (len(before), len(after))
+    assert all(after.get(user) == variant for user, variant in before.items()), "a ramp moved users"
+
+
+def test_js_tracked_events_are_counted_exactly_once_through_failures(
+    service: Service, built_sdk: Path, proxy: FlakyProxy, tmp_path: Path
+) -> None:
+    service.define("js-events")
+    service.wait_for_workers(config_version(service))
+    failures = ["503", "lost", "429:1", "503", "lost", "lost", "503", "429:0", "lost", "503"]
+    proxy.script.extend(action for failure in failures for action in (failure, "ok", "ok"))
+    population = [f"js-events-user-{i}" for i in range(1500)]
+    expected_events = sum(2 if i % 3 == 0 else 1 for i in range(len(population)))
+
+    report = run_node("track", {"url": proxy.url, "direct": service.base_url, "key": service.sdk,
+                                "experiment": "js-events", "metric": "clicks", "batch_size": 100,
+                                "users": population}, tmp_path)
+
+    assert report["closed"] is True, report
+    assert report["inExperiment"] == len(population)
+    assert report["tracked"] == expected_events
+    stats = report["stats"]
+    assert stats["eventsQueued"] == stats["exposuresQueued"] == 0
+    assert stats["eventsRejected"] == stats["eventsDropped"] == stats["eventsOverflow"] == 0
+    assert stats["exposuresRejected"] == stats["exposuresDropped"] == 0
+    assert stats["retries"] >= len(failures)
+    assert stats["eventsAccepted"] + stats["eventsDuplicates"] >= expected_events
+    actions = [action for _, _, action in proxy.posts]
+    assert all(actions.count(f) >= 1 for f in set(failures)), actions
+    assert service.exposed_users("js-events") == len(population)
+    assert service.metric_total("js-events", "clicks") == pytest.approx(expected_events)
