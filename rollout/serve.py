@@ -24,7 +24,12 @@ REDIS_URL_FILE = "redis.url"
 
 
 def gunicorn_config() -> str | None:
-    for candidate in (Path("deploy/gunicorn.conf.py"), Path(__file__).parent / "gunicorn.conf.py"):
+    """deploy/gunicorn.conf.py of the working directory, else of the checkout this package is in
+    (so `rollout serve` run from any directory still gets the threaded workers and limits)."""
+    for candidate in (
+        Path("deploy/gunicorn.conf.py"),
+        Path(__file__).resolve().parents[1] / "deploy" / "gunicorn.conf.py",
+    ):
         if candidate.exists():
             return str(candidate)
     return None
@@ -96,7 +101,8 @@ def serve(settings: Settings, workers: int | None = None, with_controller: bool 
         config = gunicorn_config()
         if config:
             command += ["-c", config]
-        command += ["rollout.app:create_app()"]
+        # Always explicit: without it, gunicorn alone would bind 0.0.0.0:$PORT.
+        command += ["--bind", f"{env['HOST']}:{env['PORT']}", "rollout.app:create_app()"]
         if with_controller:
             controller_thread = _start_controller(env.get("REDIS_URL", ""), settings, stop)
         server = subprocess.Popen(command, env=env, start_new_session=True)

@@ -22,7 +22,7 @@ from tests.conftest import ADMIN_KEY
 from tests.e2e.conftest import child_env, stop, tail, wait_healthy
 
 ROLLOUT = Path(sys.executable).with_name("rollout")
-STOP_WITHIN_S = 8.0
+STOP_WITHIN_S = 10.0  # about 3 s on a quiet machine; the rest is room for a loaded one
 
 
 def test_ctrl_c_stops_app_controller_webhooks_then_redis_quietly(tmp_path: Path) -> None:
@@ -38,7 +38,7 @@ def test_ctrl_c_stops_app_controller_webhooks_then_redis_quietly(tmp_path: Path)
     with out.open("wb") as stdout, err.open("wb") as stderr:
         process = subprocess.Popen(
             [str(ROLLOUT), "serve", "--workers", "2"],
-            env=env, stdout=stdout, stderr=stderr, start_new_session=True,
+            env=env, stdout=stdout, stderr=stderr, start_new_session=True, cwd=tmp_path,
         )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -64,3 +64,5 @@ def test_ctrl_c_stops_app_controller_webhooks_then_redis_quietly(tmp_path: Path)
     assert not port_is_busy(redis_port), "the embedded Redis is still running"
     assert not (data_dir / "redis.url").exists()
     assert "embedded Redis stopped" in out.read_text()
+    # Run from outside the checkout, it still serves with deploy/gunicorn.conf.py, on loopback.
+    assert "Using worker: gthread" in errors and f"http://127.0.0.1:{port}" in errors, errors
