@@ -39,7 +39,9 @@ def host_header(destination: Destination) -> str:
     return host if destination.port == default else f"{host}:{destination.port}"
 
 
-def pool_for(destination: Destination, timeout: urllib3.Timeout) -> urllib3.HTTPConnectionPool:
+def pool_for(
+    destination: Destination, timeout: urllib3.Timeout, ca_certs: str
+) -> urllib3.HTTPConnectionPool:
     if destination.scheme == "https":
         return urllib3.HTTPSConnectionPool(
             destination.address,
@@ -47,7 +49,7 @@ def pool_for(destination: Destination, timeout: urllib3.Timeout) -> urllib3.HTTP
             timeout=timeout,
             retries=False,
             cert_reqs="CERT_REQUIRED",
-            ca_certs=certifi.where(),
+            ca_certs=ca_certs,
             assert_hostname=destination.host,
             server_hostname=destination.host,
         )
@@ -62,10 +64,12 @@ def post(
     headers: dict[str, str],
     connect_timeout_s: float,
     read_timeout_s: float,
+    ca_certs: str | None = None,
 ) -> Outcome:
-    """POST `body`; the answer's status, or an error phrased by us from the failure's kind."""
+    """POST `body`; the answer's status, or an error phrased by us from the failure's kind.
+    HTTPS is verified against `ca_certs` (a PEM bundle; certifi's by default)."""
     timeout = urllib3.Timeout(connect=connect_timeout_s, read=read_timeout_s)
-    pool = pool_for(destination, timeout)
+    pool = pool_for(destination, timeout, ca_certs or certifi.where())
     try:
         response = pool.urlopen(
             "POST",

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
+import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -160,6 +164,37 @@ def test_the_connection_goes_to_the_checked_address_not_a_second_lookup(
     outcome = post(checked, b"{}", {"Content-Type": "application/json"}, 1.0, 1.0)
     assert (outcome.status, outcome.error) == (200, None)
     assert receiver.hosts == [f"rebinding.invalid:{receiver.port}"]
+
+
+@pytest.fixture
+def tls_receiver(tmp_path: Path) -> Iterator[tuple[int, str]]:
+    """An HTTPS receiver on 127.0.0.1 whose self-signed certificate names `webhooks.test`."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=webhooks.test",
+         "-addext", "subjectAltName=DNS:webhooks.test"],
+        check=True, capture_output=True,
+    )
+    receiver = Receiver()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    receiver.server.socket = context.wrap_socket(receiver.server.socket, server_side=True)
+    yield receiver.port, str(cert)
+    receiver.close()
+
+
+def test_https_to_the_checked_address_still_verifies_the_certificate_for_the_name(
+    tls_receiver: tuple[int, str],
+) -> None:
+    port, ca = tls_receiver
+    named = Destination("https", "webhooks.test", port, "127.0.0.1", "/hook")
+    assert post(named, b"{}", {}, 1.0, 1.0, ca_certs=ca).status == 200
+    misnamed = Destination("https", "other.test", port, "127.0.0.1", "/hook")
+    refused = post(misnamed, b"{}", {}, 1.0, 1.0, ca_certs=ca)
+    assert (refused.status, refused.error) == (None, "TLS handshake or certificate check failed")
 
 
 def test_an_editors_loopback_webhook_is_refused_by_default_and_not_retried(
