@@ -1,0 +1,3 @@
+"""tests/store/test_runner.py again, on the Redis Cluster."""
+
+from tests.store.test_runner import *  # noqa: F403
