@@ -15,19 +15,19 @@ so rendering is sandboxed and bounded:
 - *Bounded work.* Every block the template enters (a loop iteration, a macro call, a branch taken)
   is a step; a render stops with `RenderLimitExceeded` after `MAX_RENDER_STEPS` steps or
   `RENDER_TIME_BUDGET_S` seconds, whichever comes first. The step hook is compiled into every
-  block, so a loop that writes nothing at all is stopped as surely as one that writes a lot.
+  block, so a loop that writes nothing at all is stopped as surely as one that writes a lot; the
+  deadline is also checked at every call and output chunk, and interrupts library code.
   `range` keeps the sandbox's `MAX_RANGE`.
-- *Bounded values.* The operations that can build a value much larger than their inputs are checked
-  *before* they build it: `+`, `*`, `**`, `%` and `~`, the buffers of macros and `set` blocks, the
-  `center`, `indent`, `format`, `join`, `replace`, `batch` and `slice` filters, the padding,
-  `replace`, `join`, `translate` and `format` methods of strings, and the printing of containers.
-  None may produce more than `MAX_VALUE_CHARS` characters (container sizes are estimated from their
-  items, so the bound holds to a small factor).
+- *Bounded values, by construction.* Every filter and test is wrapped, every call, `~` and
+  intercepted operator goes through the environment, and every list, tuple and dict literal is
+  compiled with a hook: each value passed, built or printed is measured by the render's
+  `experiments.render_budget.Budget` and refused above `MAX_VALUE_CHARS`, and what a render builds
+  is summed against `MAX_BUILT_CHARS`. The few operations that can build a much larger value than
+  their inputs in one step (`*`, `%`, padding, `replace`, `join`, ...) are bounded before they run.
 - *Bounded output.* The output is accumulated chunk by chunk from `Template.generate` and the
   render stops with `OutputTooLarge` as soon as it passes `max_chars`.
 
-The bounds make runaway templates fail fast with a clear error; the worker's OS memory limit
-remains the last line of defence against whatever a Python builtin might still be coaxed into.
+`experiments/render_budget.py` explains why these bounds leave no template able to run away.
 """
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ from jinja2.utils import missing, pass_eval_context
 from pydantic import AfterValidator, Field, field_validator
 
 from experiments import render_budget
+from experiments.deadline import DeadlinePassed
 from experiments.errors import Invalid
 from experiments.model import KEY_RE, Strict
 
@@ -443,15 +444,20 @@ def _metered(kind: str, name: str, function: Callable[..., Any]) -> Callable[...
     wrapper what it passed the function.
     """
     what = f"the {name!r} {kind}"
+    # The context, eval context or environment Jinja passes first is not the template's value.
+    skip = 1 if getattr(function, "jinja_pass_arg", None) is not None else 0
 
     @functools.wraps(function)
     def metered(*args: Any, **kwargs: Any) -> Any:
         budget = render_budget.current()
         budget.check_time()
-        budget.admit_arguments(args, kwargs, what)
+        values = args[skip:]
+        budget.admit_arguments(values, kwargs, what)
         result = function(*args, **kwargs)
-        if not any(result is argument for argument in args):
-            budget.admit_built(result, f"the result of {what}")
+        for value in values:
+            if result is value:  # handed back, not built (`default`, `first`, `list` of a list)
+                return result
+        budget.admit_built(result, f"the result of {what}")
         return result
 
     return metered
@@ -728,6 +734,8 @@ def render(
                 parts.append(chunk)
     except render_budget.BudgetExceeded as stop:
         raise RenderLimitExceeded(stop.message) from None
+    except DeadlinePassed:
+        raise RenderLimitExceeded(f"the template took longer than {time_budget_s:g} s") from None
     except PromptError:
         raise
     except _UndefinedName as exc:
