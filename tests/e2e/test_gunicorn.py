@@ -231,7 +231,7 @@ def test_rollout_serve_keeps_its_data_across_a_restart(tmp_path: Path) -> None:
     server = _serve(data_dir, port, log)
     try:
         wait_healthy(base, server, log)
-        created = _cli(data_dir, "keys", "create", "--role", "admin", "--name", "ops")
+        created = _cli(data_dir, "keys", "create", "--role", "admin", "--name", "ops", "--local")
         assert created.returncode == 0, created.stderr
         secret = created.stdout.splitlines()[0].strip()
         auth = {"Authorization": f"Bearer {secret}"}
