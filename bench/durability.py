@@ -16,9 +16,9 @@ At the end the counted events are the sum of the metric over every variant of ev
 sent, acknowledged, counted, lost (acknowledged but not counted) and doubled (counted beyond the
 distinct events sent), and exits 1 unless lost and doubled are 0.
 
-    .venv/bin/python -m bench.durability [--mode single|cluster|both] [--seconds 20] [--kills 3]
+    .venv/bin/python bench/durability.py [--mode single|cluster|both] [--seconds 20] [--kills 3]
 
-Run it from the repository root (`-m`), which makes the cluster helper of tests/ importable.
+ROLLOUT_BENCH_QUICK=1 (set by bench/run_all.py) makes it 10 s and 2 kills a mode.
 Redis Cluster replicates asynchronously: a write acknowledged by a master that dies before its
 replica received it is lost on failover; the figures say whether that happened in the run.
 """
@@ -46,7 +46,10 @@ from experiments.store import Store
 from experiments.store.events import EventWrite, Outcome
 from experiments.store.exposures import ExposureWrite
 from rollout.embedded import EmbeddedRedis
-from tests.cluster.redis_cluster import RedisClusterServers
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the cluster helper lives with the cluster test suite
+from tests.cluster.redis_cluster import RedisClusterServers  # noqa: E402
 
 EXPERIMENTS = ("dur-a", "dur-b", "dur-c", "dur-d")
 METRIC = "latency_ms"
@@ -54,6 +57,7 @@ USERS = 200
 BATCH = 200
 SENDERS = 4
 RETRY_CAP_S = 0.5
+QUICK = os.environ.get("ROLLOUT_BENCH_QUICK") == "1"
 
 T = TypeVar("T")
 
@@ -205,8 +209,8 @@ def cluster(seconds: float, kills: int) -> bool:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mode", choices=("single", "cluster", "both"), default="both")
-    parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--kills", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=10.0 if QUICK else 20.0)
+    parser.add_argument("--kills", type=int, default=2 if QUICK else 3)
     options = parser.parse_args()
     ok = True
     if options.mode in ("single", "both"):
