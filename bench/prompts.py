@@ -15,37 +15,39 @@ from __future__ import annotations
 
 import argparse
 import io
+import logging
 import statistics
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from flask.testing import FlaskClient
+import requests
+from werkzeug.serving import make_server
 
 from experiments.store import Store, keys
 from rollout.app import create_app
-from rollout.apply import run_apply
+from rollout.apply.commands import run_apply
 from rollout.embedded import EmbeddedRedis
+from rollout.http import ServiceClient
 from rollout.settings import Settings
 
 ADMIN = "rk_bench-admin-0123456789abcdef0123456789abcdef"
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
-class Transport:
-    def __init__(self, client: FlaskClient, secret: str) -> None:
-        self.client = client
-        self.headers = {"Authorization": f"Bearer {secret}"}
-        self.count = 0
+class Counted:
+    """A `requests` session for `ServiceClient` that counts the requests `apply` sends."""
 
-    def request(
-        self, method: str, path: str, body: dict[str, Any] | None = None
-    ) -> tuple[int, Any]:
+    def __init__(self) -> None:
+        self.count = 0
+        self.session = requests.Session()
+        self.session.hooks["response"].append(self._seen)
+
+    def _seen(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         self.count += 1
-        response = self.client.open(path, method=method, json=body, headers=self.headers)
-        return response.status_code, response.get_json(silent=True)
 
 
 def timed(
@@ -93,9 +95,16 @@ def run(url: str, repeat: int) -> None:
     client = app.test_client()
     admin = {"Authorization": f"Bearer {ADMIN}"}
     secret = client.post("/api/v1/keys", json={"name": "bench", "role": "editor"}, headers=admin)
-    transport = Transport(client, secret.get_json()["secret"])
-    assert run_apply(EXAMPLES, transport, out=io.StringIO()) == 0
-    headers = transport.headers
+    editor_key = secret.get_json()["secret"]
+    headers = {"Authorization": f"Bearer {editor_key}"}
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    counted = Counted()
+    service = ServiceClient(
+        f"http://127.0.0.1:{server.server_port}", editor_key, session=counted.session
+    )
+    assert run_apply(EXAMPLES, service, out=io.StringIO()) == 0
     variables = {"variables": {"text": "Revenue grew 12%.", "max_sentences": 2, "reader": "Dana"}}
 
     def resolve() -> None:
@@ -123,11 +132,11 @@ def run(url: str, repeat: int) -> None:
         assert client.get(path, headers=headers).status_code == 200
 
     def plan_again() -> None:
-        assert run_apply(EXAMPLES, transport, out=io.StringIO()) == 0
+        assert run_apply(EXAMPLES, service, out=io.StringIO()) == 0
 
-    transport.count = 0
+    counted.count = 0
     plan_again()
-    plan_requests = transport.count
+    plan_requests = counted.count
 
     def same_gets() -> None:
         for _ in range(plan_requests):
@@ -138,6 +147,7 @@ def run(url: str, repeat: int) -> None:
     print(line("render", timed(render, render_plain, repeat)))
     print(line("apply", timed(plan_again, same_gets, max(1, repeat // 20))))
     print(f"(apply: a second run of examples/, {plan_requests} GETs a plan)")
+    server.shutdown()
 
 
 if __name__ == "__main__":
