@@ -26,9 +26,10 @@ lint: $(STAMP)
 	$(BIN)/mypy experiments rollout
 
 test: lint
-	@# RUNLEVEL=1: the package's own service (port 80) is not started; the tests run their own.
+	@# The tests run nginx themselves; the package's own service (port 80) is stopped if it started.
 	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || (apt-get update -qq && \
-		(RUNLEVEL=1 apt-get install -y -qq nginx-light || RUNLEVEL=1 apt-get install -y -qq nginx)) \
+		(apt-get install -y -qq nginx-light || apt-get install -y -qq nginx) && \
+		(invoke-rc.d nginx stop >/dev/null 2>&1 || true)) \
 		|| echo "nginx not installed: the reverse-proxy tests (tests/e2e/test_proxy.py) skip"
 	$(BIN)/pytest -q -p no:cacheprovider
 
