@@ -7,7 +7,7 @@
  * ("ab", "c") and ("a", "bc") apart. Lone UTF-16 surrogates are hashed as U+FFFD.
  */
 
-import { top53 } from "./sha256.js";
+import { PrefixedMessage } from "./sha256.js";
 
 const SEPARATOR = 0x1f;
 const TWO_TO_MINUS_53 = 2 ** -53;
@@ -16,12 +16,17 @@ const encoder = new TextEncoder();
 /** A function `unit -> bucketOf(unit, salt)` with the salt's bytes encoded once. */
 export type SaltedBucket = (unit: string) => number;
 
-export function saltedBucket(salt: string): SaltedBucket {
+function saltedMessage(salt: string): PrefixedMessage {
   const saltBytes = encoder.encode(salt);
   const prefix = new Uint8Array(saltBytes.length + 1);
   prefix.set(saltBytes, 0);
   prefix[saltBytes.length] = SEPARATOR;
-  return (unit) => top53(prefix, unit) * TWO_TO_MINUS_53;
+  return new PrefixedMessage(prefix);
+}
+
+export function saltedBucket(salt: string): SaltedBucket {
+  const message = saltedMessage(salt);
+  return (unit) => message.top53(unit) * TWO_TO_MINUS_53;
 }
 
 /** The point in [0, 1) of `unit` under `salt`. */
@@ -31,12 +36,8 @@ export function bucketOf(unit: string, salt: string): number {
 
 /** The SHA-256 of the hashed message, as hex (for the test vectors and debugging). */
 export function messageDigestHex(unit: string, salt: string): string {
-  const saltBytes = encoder.encode(salt);
-  const prefix = new Uint8Array(saltBytes.length + 1);
-  prefix.set(saltBytes, 0);
-  prefix[saltBytes.length] = SEPARATOR;
   const out = new Uint8Array(32);
-  top53(prefix, unit, out);
+  saltedMessage(salt).top53(unit, out);
   return Array.from(out, (byte) => byte.toString(16).padStart(2, "0")).join("");
 }
 

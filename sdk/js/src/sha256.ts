@@ -27,7 +27,6 @@ const INITIAL = new Int32Array([
 
 const state = new Int32Array(8);
 const words = new Int32Array(64);
-let buffer = new Uint8Array(256);
 
 function compress(block: Uint8Array, offset: number): void {
   const w = words;
@@ -77,44 +76,70 @@ function compress(block: Uint8Array, offset: number): void {
 const encoder = new TextEncoder();
 
 /**
- * SHA-256 of `prefix || utf8(text)`, written into `out` (32 bytes) when given.
- * Returns the first 8 bytes as the integer `uint64_be(h[0..8]) >> 11` (exact in a double).
- * `TextEncoder.encodeInto` replaces lone surrogates by U+FFFD, as the specification requires.
+ * A message buffer that starts with a fixed prefix (a salt and the separator), written once:
+ * each hash writes only the unit after it.
  */
-export function top53(prefix: Uint8Array, text: string, out?: Uint8Array): number {
-  const room = prefix.length + text.length * 3 + 72;
-  if (buffer.length < room) {
-    buffer = new Uint8Array(room * 2);
+export class PrefixedMessage {
+  private buffer: Uint8Array;
+  private readonly prefixLength: number;
+
+  constructor(prefix: Uint8Array) {
+    this.prefixLength = prefix.length;
+    this.buffer = new Uint8Array(prefix.length + 256);
+    this.buffer.set(prefix, 0);
   }
-  buffer.set(prefix, 0);
-  const written = encoder.encodeInto(text, buffer.subarray(prefix.length)).written;
-  const length = prefix.length + written;
-  const blocks = ((length + 8) >>> 6) + 1;
-  const end = blocks * 64;
-  buffer[length] = 0x80;
-  buffer.fill(0, length + 1, end - 8);
-  const bits = length * 8;
-  const high = Math.floor(bits / 0x100000000);
-  buffer[end - 8] = high >>> 24;
-  buffer[end - 7] = high >>> 16;
-  buffer[end - 6] = high >>> 8;
-  buffer[end - 5] = high;
-  buffer[end - 4] = bits >>> 24;
-  buffer[end - 3] = bits >>> 16;
-  buffer[end - 2] = bits >>> 8;
-  buffer[end - 1] = bits;
-  state.set(INITIAL);
-  for (let offset = 0; offset < end; offset += 64) {
-    compress(buffer, offset);
-  }
-  if (out !== undefined) {
-    for (let i = 0; i < 8; i++) {
-      const v = state[i]!;
-      out[i * 4] = v >>> 24;
-      out[i * 4 + 1] = v >>> 16;
-      out[i * 4 + 2] = v >>> 8;
-      out[i * 4 + 3] = v;
+
+  /**
+   * SHA-256 of `prefix || utf8(text)`, written into `out` (32 bytes) when given. Answers the
+   * first 8 bytes as the integer `uint64_be(h[0..8]) >> 11`, exact in a double. Non-ASCII text
+   * goes through `TextEncoder.encodeInto`, which turns lone surrogates into U+FFFD as the
+   * specification requires.
+   */
+  top53(text: string, out?: Uint8Array): number {
+    const start = this.prefixLength;
+    const room = start + text.length * 3 + 72;
+    if (this.buffer.length < room) {
+      const grown = new Uint8Array(room * 2);
+      grown.set(this.buffer.subarray(0, start), 0);
+      this.buffer = grown;
     }
+    const buffer = this.buffer;
+    let length = start;
+    for (let i = 0; i < text.length; i++) {
+      const unit = text.charCodeAt(i);
+      if (unit >= 0x80) {
+        length = start + encoder.encodeInto(text, buffer.subarray(start)).written;
+        break;
+      }
+      buffer[length++] = unit;
+    }
+    const end = (((length + 8) >>> 6) + 1) * 64;
+    buffer[length] = 0x80;
+    // A loop, not fill(): a builtin call costs more than the ~30 bytes it clears.
+    for (let i = length + 1; i < end - 8; i++) buffer[i] = 0;
+    const bits = length * 8;
+    const high = Math.floor(bits / 0x100000000);
+    buffer[end - 8] = high >>> 24;
+    buffer[end - 7] = high >>> 16;
+    buffer[end - 6] = high >>> 8;
+    buffer[end - 5] = high;
+    buffer[end - 4] = bits >>> 24;
+    buffer[end - 3] = bits >>> 16;
+    buffer[end - 2] = bits >>> 8;
+    buffer[end - 1] = bits;
+    for (let i = 0; i < 8; i++) state[i] = INITIAL[i]!;
+    for (let offset = 0; offset < end; offset += 64) {
+      compress(buffer, offset);
+    }
+    if (out !== undefined) {
+      for (let i = 0; i < 8; i++) {
+        const v = state[i]!;
+        out[i * 4] = v >>> 24;
+        out[i * 4 + 1] = v >>> 16;
+        out[i * 4 + 2] = v >>> 8;
+        out[i * 4 + 3] = v;
+      }
+    }
+    return (state[0]! >>> 0) * 2 ** 21 + (state[1]! >>> 11);
   }
-  return (state[0]! >>> 0) * 2 ** 21 + (state[1]! >>> 11);
 }
