@@ -43,6 +43,8 @@ test: lint
 		(apt-get install -y -qq nginx-light || apt-get install -y -qq nginx) && \
 		(invoke-rc.d nginx stop >/dev/null 2>&1 || true)) \
 		|| echo "nginx not installed: the reverse-proxy tests (tests/e2e/test_proxy.py) skip"
+	@# The console's browser tests drive Debian's Chromium (Playwright cannot download one here).
+	@test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium)
 	npm test --prefix $(JS)
 	$(BIN)/pytest -q -p no:cacheprovider
 
