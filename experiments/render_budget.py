@@ -52,6 +52,8 @@ MAX_BUILT_CHARS: Final = 20_000_000
 MAX_COUNT: Final = 100_000
 """The largest batch or slice count a filter may ask for; the sandbox's MAX_RANGE, for ranges."""
 MAX_INT_BITS: Final = 65_536
+MAX_FORMAT_FIELDS: Final = 10_000
+"""The most `%` or `{` a format string may hold: parsing more costs more than a render may spend."""
 
 _NODES_PER_CHECK: Final = 4096
 _PRINTF_SPEC: Final = re.compile(
@@ -287,6 +289,11 @@ def ensure_count(count: object, what: str) -> None:
         raise BudgetExceeded(f"{what} may be at most {MAX_COUNT}")
 
 
+def _ensure_fields(count: int) -> None:
+    if count > MAX_FORMAT_FIELDS:
+        raise BudgetExceeded(f"a format string may have at most {MAX_FORMAT_FIELDS} fields")
+
+
 def _ensure_substitution(
     template: str, fields: int, widths: Iterable[int], values: Iterable[object], what: str
 ) -> None:
@@ -304,6 +311,7 @@ def ensure_printf(template: str, values: object) -> None:
         arguments = values
     else:
         arguments = (values,)
+    _ensure_fields(template.count("%"))
     fields = 0
     widths: list[int] = []
     for width, precision, conversion in _PRINTF_SPEC.findall(template):
@@ -320,6 +328,7 @@ def ensure_printf(template: str, values: object) -> None:
 
 def ensure_str_format(template: str, args: Sequence[object], kwargs: Mapping[str, Any]) -> None:
     """Bound `template.format(...)` and `template.format_map(...)`."""
+    _ensure_fields(template.count("{"))
     fields = 0
     widths: list[int] = []
     for _literal, field, spec, _conversion in string.Formatter().parse(template):
