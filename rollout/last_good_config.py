@@ -76,8 +76,9 @@ def load(path: Path) -> SavedConfig | None:
     """The configuration saved at `path`; None when there is none or it cannot be read."""
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
-        if document.get("format") != FORMAT:
-            log.warning("ignoring %s: format %r, not %r", path, document.get("format"), FORMAT)
+        found = document.get("format") if isinstance(document, dict) else None
+        if found != FORMAT:
+            log.warning("ignoring %s: format %r, not %r", path, found, FORMAT)
             return None
         return SavedConfig(
             version=int(document["version"]),
