@@ -1,13 +1,15 @@
 """A bounded, seeded fuzz run against the real service under gunicorn: no request breaks it.
 
-Two halves. Schemathesis' state machine walks the OpenAPI links of /openapi.json (the ones
-schemathesis infers from path parameters, plus the links below that carry an experiment's key into
-the bodies of /assign, /exposures and /events) once with each role's key. Then adversarial
-requests that no schema would generate (deep nesting, huge strings, lone surrogates, wrong types,
-NaN, non-UTF-8 bytes, wrong content types, huge headers) go to every operation that takes a body.
+Two halves. Schemathesis' state machine walks an experiment's life through OpenAPI links (LINKS
+below: define, read, change, start, pause, resume, roll back, conclude, assign, then events and
+exposures of the assigned user), each step sending the key of a role the operation allows in
+turn, and every fifth step the key of a role it refuses, so every role's key is used. Each
+scenario starts from the same seeded store. Then adversarial requests that no schema would
+generate (deep nesting, huge strings, lone surrogates, wrong types, NaN, non-UTF-8 bytes, wrong
+content types, huge headers) go to every operation that takes a body.
 
 Every answer must be JSON, below 500, of a status the operation documents and within its schema;
-and after each adversarial run the service must still serve a running experiment to an SDK, since
+and after each adversarial run the service must still serve the seeded experiment to an SDK, since
 one poisoned request must not take the service down for everyone. Gunicorn, not the WSGI test
 client, is the server, because gunicorn itself answers some malformed requests (with HTML).
 
@@ -551,7 +553,7 @@ def test_huge_headers_answer_json(
     operation = api_schema["/api/v1/assign"]["post"]
     body = json.dumps(VALID_BODIES[("post", "/api/v1/assign")]).encode()
     answer = send(gunicorn, "post", "/api/v1/assign", role_keys["sdk"], body, "application/json",
-                  headers={k: v for k, v in HUGE_HEADERS[headers]().items()})
+                  headers=HUGE_HEADERS[headers]())
     assert_answer_within_schema(operation, answer, headers)
     assert_serves_sdk(gunicorn, role_keys["sdk"])
 
