@@ -437,6 +437,21 @@ def _range(*args: int) -> range:
         raise render_budget.BudgetExceeded(str(exc)) from None
 
 
+def _admitted_result(budget: render_budget.Budget, result: Any, what: str) -> Any:
+    """`result`, admitted as built; an iterator (`map`, `select`, `batch`, ...) is handed on with
+    each item admitted as it comes, since its items exist only once it is consumed."""
+    budget.admit_built(result, what)
+    if isinstance(result, Iterator):
+        return _admitted_items(budget, result, what)
+    return result
+
+
+def _admitted_items(budget: render_budget.Budget, items: Iterator[Any], what: str) -> Iterator[Any]:
+    for item in items:
+        budget.admit_built(item, f"an item of {what}")
+        yield item
+
+
 def _metered(kind: str, name: str, function: Callable[..., Any]) -> Callable[..., Any]:
     """`function` (a filter or a test), with its input and its result measured on every call.
 
@@ -457,8 +472,7 @@ def _metered(kind: str, name: str, function: Callable[..., Any]) -> Callable[...
         for value in values:
             if result is value:  # handed back, not built (`default`, `first`, `list` of a list)
                 return result
-        budget.admit_built(result, f"the result of {what}")
-        return result
+        return _admitted_result(budget, result, f"the result of {what}")
 
     return metered
 
@@ -624,8 +638,7 @@ class _PromptEnvironment(ImmutableSandboxedEnvironment):
             method = getattr(bound, "__name__", "")
             args = render_budget.ensure_method(target, method, args, arguments)
         result = super().call(context, obj, *args, **kwargs)
-        budget.admit_built(result, f"the result of {name!r}")
-        return result
+        return _admitted_result(budget, result, f"the result of {name!r}")
 
 
 _FRAME_KWARGS: Final = frozenset({"_loop_vars", "_block_vars", "caller"})

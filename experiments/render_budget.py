@@ -123,6 +123,7 @@ class Budget:
     def admit_arguments(
         self, args: Sequence[object], kwargs: Mapping[str, object], what: str
     ) -> None:
+        """Refuse a call whose arguments, together, are larger than MAX_VALUE_CHARS."""
         total = 0
         for value in (*args, *kwargs.values()):
             total += self.size(value)
