@@ -2,17 +2,23 @@
 
 A node script (sdk/js/e2e/agreement.mjs) does the SDK's side; this module sets the service up,
 runs it and checks its report against the service's own figures. The reference answers come from
-`POST /api/v1/assign` directly; the SDK itself talks through `FlakyProxy` (tests/e2e/test_sdk.py),
-which injects 503s, 429s with Retry-After and connections dropped after the service counted the
-request.
+`POST /api/v1/assign` directly; the SDK itself talks through `FaultyProxy`, which injects 503s,
+429s with Retry-After and connections dropped after the service counted the request. Nothing here
+imports the Python SDK: the two SDKs are checked against the service, not against each other.
 """
 
 from __future__ import annotations
 
+import http.server
 import json
+import random
 import shutil
 import subprocess
+import threading
+import time
+from collections import deque
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +27,6 @@ import requests
 
 from tests.conftest import ADMIN_KEY
 from tests.e2e.conftest import REPO, Server
-from tests.e2e.test_sdk import FlakyProxy, Service, users
 
 pytestmark = [
     pytest.mark.timeout(300),
@@ -30,6 +35,146 @@ pytestmark = [
 
 SDK = REPO / "sdk" / "js"
 SCRIPT = SDK / "e2e" / "agreement.mjs"
+
+
+@dataclass
+class Service:
+    """The service driven over HTTP with one key per role."""
+
+    base_url: str
+    editor: str
+    release: str
+    sdk: str
+    http: requests.Session = field(default_factory=requests.Session)
+
+    def call(self, method: str, path: str, key: str, body: Any = None, ok: int = 200) -> Any:
+        response = self.http.request(method, self.base_url + path, json=body, timeout=10,
+                                     headers={"Authorization": f"Bearer {key}"})
+        assert response.status_code == ok, (method, path, response.status_code, response.text)
+        return response.json() if response.content else None
+
+    def define(self, key: str, **overrides: Any) -> None:
+        body: dict[str, Any] = {
+            "key": key, "name": key, "control": "control",
+            "variants": [
+                {"key": "control", "weight": 0.5, "config": {"tone": "neutral"}},
+                {"key": "friendly", "weight": 0.5, "config": {"tone": "friendly"}},
+            ],
+            "metrics": [{"key": "clicks", "type": "mean", "role": "primary"}],
+        }
+        self.call("POST", "/api/v1/experiments", self.editor, body | overrides, ok=201)
+        self.operate(key, "start")
+
+    def operate(self, key: str, action: str, **body: Any) -> None:
+        self.call("POST", f"/api/v1/experiments/{key}/{action}", self.release, body)
+
+    def push_prompt(self, name: str, template: str) -> int:
+        body = {"template": template, "model": "gpt-test", "params": {"temperature": 0.2}}
+        answer = self.call("POST", f"/api/v1/prompts/{name}/versions", self.editor, body, ok=201)
+        return int(answer["version"])
+
+    def results(self, key: str) -> dict[str, Any]:
+        answer: dict[str, Any] = self.call(
+            "GET", f"/api/v1/experiments/{key}/results", self.editor
+        )
+        return answer
+
+    def exposed_users(self, key: str) -> int:
+        return sum(v["users"] for v in self.results(key)["variants"].values())
+
+    def metric_total(self, key: str, metric: str) -> float:
+        """The sum of every user's values: mean x users, over the variants."""
+        figures = next(m for m in self.results(key)["metrics"] if m["metric"] == metric)
+        return sum((v["mean"] or 0.0) * v["users"] for v in figures["variants"].values())
+
+    def wait_for_workers(self, version: int) -> None:
+        """Until 8 fresh connections in a row (either worker) serve configuration `version`."""
+        deadline = time.monotonic() + 10
+        seen = 0
+        while seen < 8:
+            assert time.monotonic() < deadline, "the workers did not converge"
+            response = requests.get(
+                self.base_url + "/api/v1/sdk/config", timeout=5,
+                headers={"Authorization": f"Bearer {self.sdk}", "Connection": "close"},
+            )
+            seen = seen + 1 if response.json()["version"] >= version else 0
+            time.sleep(0.02)
+
+
+class FaultyProxy:
+    """Forwards to the service; each POST first meets the next scripted action, if any:
+    "503" or "429:<s>" (with `Retry-After: <s>`) answer without forwarding; "lost" forwards, lets
+    the service count it, then drops the connection unanswered, so the client must retry."""
+
+    def __init__(self, upstream: str) -> None:
+        self.script: deque[str] = deque()
+        self.actions: list[str] = []
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+            def do_GET(self) -> None:
+                self.relay("GET")
+
+            def do_POST(self) -> None:
+                self.relay("POST")
+
+            def relay(self, method: str) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                action = proxy.script.popleft() if method == "POST" and proxy.script else "ok"
+                if method == "POST":
+                    proxy.actions.append(action)
+                if action == "503" or action.startswith("429"):
+                    status, _, retry_after = action.partition(":")
+                    self.answer(int(status), b'{"error":{"code":"unavailable","message":"x"}}',
+                                {"Retry-After": retry_after} if retry_after else {})
+                    return
+                headers = {k: v for k, v in self.headers.items()
+                           if k.lower() not in {"host", "content-length", "connection"}}
+                reply = requests.request(method, upstream + self.path, data=body,
+                                         headers=headers, timeout=10)
+                if action == "lost":
+                    self.close_connection = True
+                    return
+                self.answer(reply.status_code, reply.content,
+                            {k: v for k, v in reply.headers.items()
+                             if k.lower() in {"etag", "content-type"}})
+
+            def answer(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+
+def users(count: int, seed: int) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    found = []
+    for index in range(count):
+        attributes: dict[str, Any] = {"plan": rng.choice(["free", "pro", "team"]),
+                                      "age": rng.randint(16, 90)}
+        country = rng.choice(["DE", "FR", "US", "GB", None])
+        if country is not None:
+            attributes["country"] = country
+        found.append({"id": f"user-{seed}-{index}", "attributes": attributes})
+    return found
 
 
 @pytest.fixture(scope="module")
@@ -58,8 +203,8 @@ def service(gunicorn: Server) -> Service:
 
 
 @pytest.fixture
-def proxy(service: Service) -> Iterator[FlakyProxy]:
-    running = FlakyProxy(service.base_url)
+def proxy(service: Service) -> Iterator[FaultyProxy]:
+    running = FaultyProxy(service.base_url)
     yield running
     running.stop()
 
@@ -118,8 +263,7 @@ def test_js_local_answers_are_the_services_for_10k_users_across_a_ramp(
     service.operate("js-paused", "pause")
     keys = ["js-targeted", "js-layer-a", "js-layer-b", "js-ramp", "js-rolled", "js-won",
             "js-paused"]
-    population = [{"id": user_id, "attributes": attributes}
-                  for user_id, attributes in users(10_000, seed=16)]
+    population = users(10_000, seed=16)
     job = {"url": service.base_url, "direct": service.base_url, "key": service.sdk,
            "experiments": keys, "users": population}
 
@@ -146,7 +290,7 @@ def test_js_local_answers_are_the_services_for_10k_users_across_a_ramp(
 
 
 def test_js_tracked_events_are_counted_exactly_once_through_failures(
-    service: Service, built_sdk: Path, proxy: FlakyProxy, tmp_path: Path
+    service: Service, built_sdk: Path, proxy: FaultyProxy, tmp_path: Path
 ) -> None:
     service.define("js-events")
     service.wait_for_workers(config_version(service))
@@ -168,7 +312,6 @@ def test_js_tracked_events_are_counted_exactly_once_through_failures(
     assert stats["exposuresRejected"] == stats["exposuresDropped"] == 0
     assert stats["retries"] >= len(failures)
     assert stats["eventsAccepted"] + stats["eventsDuplicates"] >= expected_events
-    actions = [action for _, _, action in proxy.posts]
-    assert all(actions.count(f) >= 1 for f in set(failures)), actions
+    assert set(failures) <= set(proxy.actions), proxy.actions
     assert service.exposed_users("js-events") == len(population)
     assert service.metric_total("js-events", "clicks") == pytest.approx(expected_events)
