@@ -13,8 +13,8 @@ import hashlib
 import hmac
 from datetime import timedelta
 
-from flask import Flask, current_app, request
-from flask.sessions import SecureCookieSessionInterface
+from flask import Flask, Request, current_app, request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFProtect
 from itsdangerous import URLSafeTimedSerializer
 
@@ -47,6 +47,14 @@ def signing_key() -> str:
 class ConsoleSessions(SecureCookieSessionInterface):
     """Flask's signed cookie sessions, keyed lazily (the store is reached on the first request,
     not at import) and Secure behind TLS."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        """A request without the cookie (every API call, /healthz, /readyz) gets an empty
+        session without the signing key, so it never reaches Redis for it: with Redis down the
+        API still answers its own 503 and the probes still answer."""
+        if not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
 
     def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
         if not app.secret_key:
