@@ -11,10 +11,11 @@ DUPLICATE (a duplicate means an earlier, unanswered attempt counted it). Meanwhi
   its replica takes over (cluster-node-timeout 1 s), then the killed node is restarted and rejoins
   as a replica, `--kills` times.
 
-At the end the counted events are the sum of the metric over every variant of every experiment
-(read from the sufficient statistics, the figures results are computed from). The run prints
-sent, acknowledged, counted, lost (acknowledged but not counted) and doubled (counted beyond the
-distinct events sent), and exits 1 unless lost and doubled are 0.
+At the end every user's stored total (one per counted event) is compared with the events
+acknowledged for that user, so a lost event and a doubled one cannot cancel out across users; and
+the counted events are also read as results read them (the metric's sum over the variants). The
+run prints sent, acknowledged, counted, lost (acknowledged, not counted) and doubled (counted
+more than once), and exits 1 unless nothing is lost or doubled.
 
     .venv/bin/python bench/durability.py [--mode single|cluster|both] [--seconds 20] [--kills 3]
 
@@ -32,6 +33,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -42,7 +44,7 @@ import redis
 
 from experiments.model import Experiment, HistoryEntry, MetricType
 from experiments.stats.moments import Moments
-from experiments.store import Store
+from experiments.store import Store, keys
 from experiments.store.events import EventWrite, Outcome
 from experiments.store.exposures import ExposureWrite
 from rollout.embedded import EmbeddedRedis
@@ -69,6 +71,8 @@ class Tally:
     sent: int = 0
     acknowledged: int = 0
     failed_attempts: int = 0
+    per_user: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """Acknowledged events by (experiment, user): each should add exactly 1 to that user."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -120,15 +124,32 @@ def send(url: str, sender: int, stop: threading.Event, tally: Tally) -> None:
             for i in range(BATCH)
         ]
         outcomes = with_retries(partial(store.events.ingest, writes), tally)
-        acknowledged = sum(o in (Outcome.ACCEPTED, Outcome.DUPLICATE) for o in outcomes)
+        acknowledged = [
+            (w.experiment, w.user_id)
+            for w, o in zip(writes, outcomes, strict=True)
+            if o in (Outcome.ACCEPTED, Outcome.DUPLICATE)
+        ]
         with tally.lock:
             tally.sent += len(writes)
-            tally.acknowledged += acknowledged
+            tally.acknowledged += len(acknowledged)
+            tally.per_user.update(acknowledged)
         batch_number += 1
     store.redis.close()
 
 
-def counted(store: Store) -> int:
+def counted(store: Store) -> Counter[tuple[str, str]]:
+    """Each user's stored total of the metric (one per counted event), by (experiment, user)."""
+    found: Counter[tuple[str, str]] = Counter()
+    for key in EXPERIMENTS:
+        for name, total in store.redis.hgetall(keys.user_totals(key)).items():
+            metric, _, user = name.partition("|")
+            if metric == METRIC:
+                found[(key, user)] = round(float(total))
+    return found
+
+
+def counted_in_results(store: Store) -> int:
+    """The same events as the results see them: the metric's sum over every variant."""
     total = 0.0
     for key in EXPERIMENTS:
         for arm in store.events.snapshot(key).stats.metrics[METRIC]:
@@ -156,14 +177,18 @@ def run(url: str, store: Store, seconds: float, kills: int, kill: Callable[[], N
     for thread in senders:
         thread.join(timeout=120)
     found = with_retries(lambda: counted(store), tally)
-    lost = max(0, tally.acknowledged - found)
-    doubled = max(0, found - tally.sent)
+    in_results = with_retries(lambda: counted_in_results(store), tally)
+    users = set(found) | set(tally.per_user)
+    lost = sum(max(0, tally.per_user[u] - found[u]) for u in users)
+    doubled = sum(max(0, found[u] - tally.per_user[u]) for u in users)
     print(
-        f"  sent {tally.sent}, acknowledged {tally.acknowledged}, counted {found}, "
+        f"  sent {tally.sent}, acknowledged {tally.acknowledged}, counted {in_results}, "
         f"lost {lost}, doubled {doubled}, failed attempts retried {tally.failed_attempts}, "
         f"{time.monotonic() - started:.1f} s"
     )
-    return lost == 0 and doubled == 0 and tally.acknowledged == tally.sent
+    return lost == doubled == 0 and tally.acknowledged == tally.sent == in_results == sum(
+        found.values()
+    )
 
 
 def single(seconds: float, kills: int) -> bool:
