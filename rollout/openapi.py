@@ -13,6 +13,11 @@ from rollout.api.routing import ROUTES, RouteSpec
 REF = "#/components/schemas/{model}"
 FLASK_PARAM = re.compile(r"<(?:[a-z]+:)?([a-zA-Z_]+)>")
 
+SERVER_REFUSALS = (414, 431)
+"""Refused by the HTTP server before any route runs (a request line or headers over gunicorn's
+limits, deploy/gunicorn.conf.py), answered with the same error document, so every operation
+can answer them."""
+
 ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["error"],
@@ -106,7 +111,7 @@ def _operation(spec: RouteSpec, refs: dict[Any, Any]) -> dict[str, Any]:
     responses: dict[str, Any] = {str(spec.status): ok}
     for status, description in spec.extra_responses.items():
         responses[str(status)] = {"description": description}
-    for status in spec.errors:
+    for status in (*spec.errors, *SERVER_REFUSALS):
         responses.setdefault(
             str(status),
             {

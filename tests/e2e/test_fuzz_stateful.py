@@ -529,21 +529,7 @@ HUGE_HEADERS: dict[str, Callable[[], dict[str, str]]] = {
 }
 
 
-# Finding F1 in /work/notes/fuzz-findings.md: gunicorn's refusal is JSON, its status undocumented.
-UNDOCUMENTED_REFUSAL = pytest.mark.xfail(
-    strict=True, reason="fuzz finding F1: 414/431 are JSON but no operation documents them"
-)
-TOO_LARGE_FOR_GUNICORN = {"one 16 KB header", "one 100 KB header"}
-
-
-HEADER_CASES = [
-    pytest.param(name, id=name,
-                 marks=[UNDOCUMENTED_REFUSAL] if name in TOO_LARGE_FOR_GUNICORN else [])
-    for name in HUGE_HEADERS
-]
-
-
-@pytest.mark.parametrize("headers", HEADER_CASES)
+@pytest.mark.parametrize("headers", list(HUGE_HEADERS))
 def test_huge_headers_answer_json(
     api_schema: schemathesis.schemas.BaseSchema,
     role_keys: dict[str, str],
@@ -558,7 +544,6 @@ def test_huge_headers_answer_json(
     assert_serves_sdk(gunicorn, role_keys["sdk"])
 
 
-@UNDOCUMENTED_REFUSAL
 def test_a_huge_url_answers_json(
     api_schema: schemathesis.schemas.BaseSchema, role_keys: dict[str, str], gunicorn: Server
 ) -> None:
