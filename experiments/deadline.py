@@ -8,9 +8,9 @@ under way and, when one passes, raises `DeadlinePassed` in the rendering thread 
 Python loop stops within one C call of the deadline. (A single C call is not interrupted; the
 render budget bounds the size of what every call receives, and so its time.)
 
-The exception is only ever delivered while the deadline is armed: `armed` clears a pending one on
-the way out, and an exception raised on the way out is still the deadline's, which the caller
-catches as it catches one raised inside.
+The exception is only ever delivered while the deadline is armed: `armed` withdraws a pending
+one on the way out, and one raised on the way out is still the deadline's, which the caller
+catches around the whole block as it catches one raised inside.
 """
 
 from __future__ import annotations
@@ -35,7 +35,11 @@ class _Ticket:
     deadline: float
     order: int
     thread_id: int = field(compare=False)
-    done: bool = field(default=False, compare=False)
+    # Whoever takes `claim` first decides: the rendering thread (done in time: never fire) or the
+    # watchdog (fire). A non-blocking acquire is one atomic C call, so no lock is ever left held
+    # by an exception arriving half-way, which a `with lock:` in the rendering thread could not
+    # promise while an exception may be pending for it.
+    claim: threading.Lock = field(default_factory=threading.Lock, compare=False)
     fired: bool = field(default=False, compare=False)
 
 
@@ -50,6 +54,7 @@ class _Watchdog:
         self._pid = 0
 
     def arm(self, deadline: float) -> _Ticket:
+        # Nothing can be pending for this thread here: the last disarm withdrew or consumed it.
         ticket = _Ticket(deadline, next(self._order), threading.get_ident())
         with self._condition:
             self._ensure_thread()
@@ -59,10 +64,13 @@ class _Watchdog:
         return ticket
 
     def disarm(self, ticket: _Ticket) -> None:
-        ticket.done = True  # first, so the watchdog never fires it from now on
-        with self._condition:
-            if ticket.fired:  # the exception may still be pending: withdraw it
-                _set_async_exception(ticket.thread_id, None)
+        if ticket.claim.acquire(blocking=False):
+            return  # in time: the watchdog will skip it
+        # The watchdog claimed it: wait until it has raised, then withdraw the exception if this
+        # thread has not met it yet (if it has, it propagates from here, to the same handler).
+        while not ticket.fired:
+            time.sleep(0)
+        _set_async_exception(ticket.thread_id, None)
 
     def _ensure_thread(self) -> None:
         # After a fork (gunicorn workers) the parent's watchdog thread does not exist in the child.
@@ -76,8 +84,8 @@ class _Watchdog:
     def _run(self) -> None:
         with self._condition:
             while True:
-                while self._tickets and self._tickets[0].done:
-                    heapq.heappop(self._tickets)
+                while self._tickets and self._tickets[0].claim.locked():
+                    heapq.heappop(self._tickets)  # disarmed in time
                 if not self._tickets:
                     self._condition.wait()
                     continue
@@ -86,8 +94,9 @@ class _Watchdog:
                     self._condition.wait(wait)
                     continue
                 ticket = heapq.heappop(self._tickets)
-                ticket.fired = True
-                _set_async_exception(ticket.thread_id, DeadlinePassed)
+                if ticket.claim.acquire(blocking=False):
+                    _set_async_exception(ticket.thread_id, DeadlinePassed)
+                    ticket.fired = True
 
 
 def _set_async_exception(thread_id: int, exception: type[BaseException] | None) -> None:

@@ -274,3 +274,36 @@ def test_a_deadline_disarmed_in_time_never_fires_later() -> None:
     counted = sum(range(1000))
 
     assert counted == 499500
+
+
+def test_deadlines_passing_as_renders_end_never_escape_into_the_caller() -> None:
+    # Budgets of a fraction of a millisecond make the watchdog fire right around the end of many
+    # renders: whatever the timing, the caller sees the text or a PromptError, and nothing later.
+    escaped: list[str] = []
+    outcomes: list[str] = []
+
+    def renders(count: int) -> None:
+        for i in range(count):
+            try:
+                try:
+                    render(
+                        "{% for i in range(n) %}{{ i }}{% endfor %}",
+                        {"n": 300 + i % 400},
+                        time_budget_s=0.0005 + (i % 7) * 0.0003,
+                    )
+                    outcomes.append("text")
+                except PromptError as error:
+                    outcomes.append(error.code)
+                sum(range(10_000))  # a pending exception would surface here
+            except BaseException as stray:  # the point of the test: nothing else may come out
+                escaped.append(repr(stray))
+
+    threads = [threading.Thread(target=renders, args=(500,)) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    assert escaped == []
+    assert len(outcomes) == 1500
+    assert set(outcomes) <= {"text", "render_limit_exceeded"}
