@@ -1,7 +1,8 @@
 """Assignment speed: in-process against the GrowthBook SDK, and over HTTP against bare Flask.
 
 1. In-process, one thread, the same two-variant 50/50 experiment and the same distinct users:
-   - `experiments.assignment.assign` on a compiled experiment (what the service and SDK run);
+   - `rollout_sdk.kernel.assignment.assign` on a compiled experiment (what the service and SDK
+     run);
    - `RolloutClient.assign` (the SDK's public call: local evaluation, the answer object, and the
      exposure queued once per user; its service is unreachable here, so nothing is sent);
    - GrowthBook's `GrowthBook.run(Experiment)` with one instance and `set_attributes` per user
@@ -41,10 +42,11 @@ from typing import Any
 
 import requests
 
-from experiments.assignment import assign, compile_experiment
 from experiments.model import Experiment
+from experiments.sdk_document import assignment_spec
 from rollout.client import RolloutClient
 from rollout.embedded import EmbeddedRedis, free_port
+from rollout_sdk.kernel.assignment import assign, compile_experiment
 
 ROOT = Path(__file__).resolve().parent.parent
 QUICK = os.environ.get("ROLLOUT_BENCH_QUICK") == "1"
@@ -86,9 +88,11 @@ def timed(run: Callable[[list[str]], int], users: list[str], repeat: int) -> tup
 
 def core_pass(users: list[str]) -> int:
     compiled = compile_experiment(
-        Experiment.model_validate(
-            {"key": EXP, "name": EXP, "variants": VARIANTS, "control": "control",
-             "status": "running", "seed": EXP}
+        assignment_spec(
+            Experiment.model_validate(
+                {"key": EXP, "name": EXP, "variants": VARIANTS, "control": "control",
+                 "status": "running", "seed": EXP}
+            )
         )
     )
     treated = 0
@@ -154,12 +158,12 @@ def growthbook_per_user_pass(users: list[str]) -> int:
 
 
 def in_process(count: int, repeat: int) -> None:
-    logging.getLogger("rollout.client").setLevel(logging.CRITICAL)
+    logging.getLogger("rollout_sdk").setLevel(logging.CRITICAL)
     logging.getLogger("growthbook").setLevel(logging.CRITICAL)
     users = [f"user-{index}" for index in range(count)]
     print(f"1. in-process assign, one thread, {count} distinct users, best of {repeat}")
     rows = [
-        ("experiments.assignment.assign", *timed(core_pass, users, repeat)),
+        ("kernel.assignment.assign", *timed(core_pass, users, repeat)),
         ("RolloutClient.assign (SDK)", *timed(sdk_pass, users, repeat)),
         ("GrowthBook.run, one instance", *timed(growthbook_pass, users, repeat)),
         ("GrowthBook, instance per user", *timed(growthbook_per_user_pass, users, 1)),

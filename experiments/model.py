@@ -197,7 +197,7 @@ class ExperimentFields(Strict):
     @classmethod
     def _targeting(cls, targeting: dict[str, Any] | None) -> dict[str, Any] | None:
         if targeting is not None:
-            from experiments.targeting import validate_targeting
+            from rollout_sdk.kernel.targeting import validate_targeting
 
             validate_targeting(targeting)
         return targeting
@@ -260,7 +260,7 @@ class ExperimentPatch(Strict):
     @classmethod
     def _targeting(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
         if value is not None:
-            from experiments.targeting import validate_targeting
+            from rollout_sdk.kernel.targeting import validate_targeting
 
             validate_targeting(value)
         return value

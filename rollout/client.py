@@ -56,9 +56,10 @@ from pydantic import ValidationError
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from experiments.assignment import Assignment, CompiledExperiment, compile_experiment
-from experiments.assignment import assign as assign_compiled
 from experiments.model import Experiment
+from experiments.sdk_document import assignment_spec
+from rollout_sdk.kernel.assignment import Assignment, CompiledExperiment, compile_experiment
+from rollout_sdk.kernel.assignment import assign as assign_compiled
 
 log = logging.getLogger(__name__)
 
@@ -248,7 +249,7 @@ def experiment_of(document: Mapping[str, Any]) -> Experiment:
 
 def local_experiment(document: Mapping[str, Any]) -> LocalExperiment:
     """Compile one SDK document entry; raises ValueError or ValidationError if it is unusable."""
-    compiled = compile_experiment(experiment_of(document))
+    compiled = compile_experiment(assignment_spec(experiment_of(document)))
     variants: dict[str, tuple[Prompt | None, Mapping[str, Any] | None]] = {}
     for variant in document["variants"]:
         config = variant.get("config")

@@ -8,24 +8,24 @@ on disk (rollout/last_good_config.py), retrying Redis at most once a second mean
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import redis
 from prometheus_client import Gauge
 
-from experiments.assignment import CompiledExperiment, compile_experiment
 from experiments.errors import DomainError, StoredDataInvalid
-from experiments.model import Experiment, Status, Variant
+from experiments.model import Experiment, Variant
+from experiments.sdk_document import PromptContents, assignment_spec, etag_of, sdk_document
 from experiments.store import Store
 from rollout import last_good_config
 from rollout.config_cache import ConfigWatcher
+from rollout_sdk.kernel.assignment import CompiledExperiment, compile_experiment
+from rollout_sdk.kernel.document import SdkDocument
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +36,6 @@ UNREADABLE = Gauge(
 )
 REDIS_RETRY_S = 1.0
 """While answering from disk, how long a worker waits before trying Redis again."""
-
-SDK_STATUSES = frozenset({Status.RUNNING, Status.PAUSED, Status.CONCLUDED, Status.ROLLED_BACK})
 
 
 @dataclass(frozen=True)
@@ -62,17 +60,17 @@ class Snapshot:
             self._variants[experiment] = by_key
         return by_key[variant]
 
-    def sdk_document(self) -> tuple[dict[str, Any], str]:
+    def sdk_document(self) -> tuple[SdkDocument, str]:
         """The SDK configuration and its ETag, built once per version (cached in `_sdk`)."""
         if not self._sdk:
-            document = sdk_document(self)
-            # The ETag covers the content, not the version counter: a change that leaves the SDK
-            # configuration as it was (an API key created, a draft edited) costs SDKs a 304.
-            content = {k: v for k, v in document.items() if k != "version"}
-            body = json.dumps(content, sort_keys=True, separators=(",", ":"))
-            etag = '"' + hashlib.sha256(body.encode()).hexdigest()[:32] + '"'
-            self._sdk.append((document, etag))
-        cached: tuple[dict[str, Any], str] = self._sdk[0]
+            document = sdk_document(
+                self.version,
+                self.experiments.values(),
+                cast(PromptContents, self.prompts),
+                self.labels,
+            )
+            self._sdk.append((document, etag_of(document)))
+        cached: tuple[SdkDocument, str] = self._sdk[0]
         return cached
 
     def readable(self, key: str) -> bool:
@@ -170,7 +168,7 @@ def _snapshot_of(
     unreadable = dict(unreadable or {})
     for experiment in saved.experiments:
         try:
-            compiled[experiment.key] = compile_experiment(experiment)
+            compiled[experiment.key] = compile_experiment(assignment_spec(experiment))
         except (ValueError, DomainError) as exc:
             unreadable[experiment.key] = f"cannot be compiled: {exc}"[:200]
             log.error("stored experiment %r %s", experiment.key, unreadable[experiment.key])
@@ -186,43 +184,3 @@ def _snapshot_of(
         from_disk=from_disk,
     )
 
-
-def sdk_experiment(experiment: Experiment, snapshot: Snapshot) -> dict[str, Any]:
-    return {
-        "key": experiment.key,
-        "seed": experiment.seed or experiment.key,
-        "status": experiment.status.value,
-        "control": experiment.control,
-        "traffic": experiment.traffic,
-        "targeting": experiment.targeting,
-        "layer": experiment.layer,
-        "layer_range": list(experiment.layer_range) if experiment.layer_range else None,
-        "winner": experiment.winner,
-        "variants": [
-            {
-                "key": v.key,
-                "weight": v.weight,
-                "config": v.config,
-                "prompt": snapshot.prompt_of(experiment, v.key),
-            }
-            for v in experiment.variants
-        ],
-    }
-
-
-def sdk_document(snapshot: Snapshot) -> dict[str, Any]:
-    experiments = [
-        sdk_experiment(e, snapshot)
-        for key, e in sorted(snapshot.experiments.items())
-        if e.status in SDK_STATUSES
-    ]
-    prompts: dict[str, Any] = {}
-    for name, labels in sorted(snapshot.labels.items()):
-        # The content of labelled versions too, so `client.get_prompt(name, label)` needs no call.
-        versions = {
-            str(v): snapshot.prompts[(name, v)]
-            for v in sorted(set(labels.values()))
-            if (name, v) in snapshot.prompts
-        }
-        prompts[name] = {"labels": labels, "versions": versions}
-    return {"version": snapshot.version, "experiments": experiments, "prompts": prompts}

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from experiments import lifecycle
-from experiments.assignment import allocate_layer_range
 from experiments.errors import Conflict, DomainError, Invalid
+from experiments.layer_ranges import allocate_layer_range
 from experiments.model import (
     FINAL_STATUSES,
     Experiment,

@@ -7,7 +7,6 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field
 
-from experiments.assignment import assign
 from experiments.errors import NotFound
 from experiments.model import FreeJson, Key, Role, Status, StrictFlag, UnitId
 from experiments.store.exposures import ExposureWrite
@@ -15,6 +14,7 @@ from rollout.api.batches import BatchAnswer, validate_items
 from rollout.api.routing import route, runtime
 from rollout.errors import unreadable
 from rollout.observability import ASSIGNMENTS
+from rollout_sdk.kernel.assignment import assign
 
 blueprint = Blueprint("assign", __name__, url_prefix="/api/v1")
 

@@ -13,16 +13,25 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from experiments.assignment import (
+from experiments.layer_ranges import allocate_layer_range
+from experiments.model import Experiment
+from experiments.sdk_document import assignment_spec
+from rollout_sdk.kernel.assignment import (
     Assignment,
     CompiledExperiment,
     Reason,
-    allocate_layer_range,
     assign,
     compile_experiment,
+    spec_of,
 )
-from experiments.hashing import bucket_of, encode_text, layer_salt, traffic_salt, variant_salt
-from experiments.model import Experiment
+from rollout_sdk.kernel.document import read_experiment
+from rollout_sdk.kernel.hashing import (
+    bucket_of,
+    encode_text,
+    layer_salt,
+    traffic_salt,
+    variant_salt,
+)
 
 DETERMINISTIC = settings(derandomize=True, database=None, deadline=None, max_examples=200)
 VECTORS = Path(__file__).parents[1] / "vectors" / "assignment.json"
@@ -44,7 +53,8 @@ def experiment(**fields: Any) -> Experiment:
 
 
 def compiled(**fields: Any) -> CompiledExperiment:
-    return compile_experiment(experiment(**fields))
+    """The experiment compiled as the service compiles it: the spec of its SDK document entry."""
+    return compile_experiment(assignment_spec(experiment(**fields)))
 
 
 def weighted(*weights: float) -> list[dict[str, Any]]:
@@ -317,63 +327,6 @@ def test_two_experiments_split_users_independently() -> None:
     assert stats.chi2_contingency(table).pvalue > 0.001
 
 
-# --- layer ranges -----------------------------------------------------------------------------
-
-
-def test_an_empty_layer_gives_half_of_it_by_default() -> None:
-    assert allocate_layer_range([], None) == (0.0, 0.5)
-
-
-def test_the_default_share_is_half_of_the_largest_free_range() -> None:
-    assert allocate_layer_range([(0.0, 0.5)], None) == (0.5, 0.75)
-    assert allocate_layer_range([(0.1, 0.2), (0.6, 0.7)], None) == (0.2, 0.4)
-
-
-def test_a_share_takes_the_first_range_wide_enough() -> None:
-    assert allocate_layer_range([], 0.3) == (0.0, 0.3)
-    assert allocate_layer_range([(0.1, 0.5), (0.6, 0.7)], 0.2) == pytest.approx((0.7, 0.9))
-    assert allocate_layer_range([(0.1, 0.5)], 0.1) == (0.0, 0.1)
-
-
-def test_taken_ranges_may_overlap_and_come_in_any_order() -> None:
-    assert allocate_layer_range([(0.4, 0.9), (0.0, 0.5)], 0.1) == (0.9, 1.0)
-
-
-def test_nothing_fits_in_a_full_layer() -> None:
-    assert allocate_layer_range([(0.0, 1.0)], None) is None
-    assert allocate_layer_range([(0.0, 0.5), (0.5, 1.0)], 0.01) is None
-    assert allocate_layer_range([(0.0, 0.75)], 0.3) is None
-
-
-def test_a_range_within_rounding_of_the_next_taken_one_is_extended_to_meet_it() -> None:
-    taken = [(0.0, 0.3), (0.3, 0.6), (0.6, 0.8999999999999999)]
-    assert allocate_layer_range(taken, 0.1) == (0.8999999999999999, 1.0)
-
-
-@pytest.mark.parametrize("share", [0.0, -0.1, 1.5])
-def test_a_share_outside_the_unit_interval_is_an_error(share: float) -> None:
-    with pytest.raises(ValueError, match="a layer share must be in"):
-        allocate_layer_range([], share)
-
-
-@DETERMINISTIC
-@given(shares=st.lists(st.none() | st.floats(0.001, 1.0), max_size=12))
-def test_allocated_ranges_are_disjoint_inside_the_unit_interval(
-    shares: list[float | None],
-) -> None:
-    ranges: list[tuple[float, float]] = []
-    for share in shares:
-        allocated = allocate_layer_range(ranges, share)
-        if allocated is None:
-            continue
-        lo, hi = allocated
-        assert 0.0 <= lo < hi <= 1.0
-        if share is not None:
-            assert hi - lo == pytest.approx(share, abs=1e-9)
-        assert all(hi <= other_lo or other_hi <= lo for other_lo, other_hi in ranges)
-        ranges.append(allocated)
-
-
 # --- the test vectors -------------------------------------------------------------------------
 
 
@@ -397,28 +350,37 @@ def test_the_hash_vectors_hold() -> None:
         assert bucket_of(unit, salt) == vector["bucket"] == vector["x"] * 2.0**-53
 
 
-def test_the_assignment_vectors_hold() -> None:
-    document = load_vectors()
+def vector_entries(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each vector experiment as an SDK document entry (defaults filled in)."""
     defaults = document["experiment_defaults"]
-    experiments = {
-        name: Experiment.model_validate({"name": name} | defaults | config)
-        for name, config in document["experiments"].items()
+    return {name: defaults | config for name, config in document["experiments"].items()}
+
+
+def test_the_assignment_vectors_hold_against_the_kernel() -> None:
+    document = load_vectors()
+    specs = {
+        name: spec_of(read_experiment(entry)) for name, entry in vector_entries(document).items()
     }
-    compiled_by_name = {name: compile_experiment(e) for name, e in experiments.items()}
+    compiled_by_name = {name: compile_experiment(spec) for name, spec in specs.items()}
     for case in document["cases"]:
-        exp = experiments[case["experiment"]]
+        spec = specs[case["experiment"]]
         user = case["user_id"]
-        seed = exp.seed or exp.key
         buckets = case["buckets"]
-        assert bucket_of(user, traffic_salt(seed)) == buckets["traffic"]
-        assert bucket_of(user, variant_salt(seed)) == buckets["variant"]
-        if exp.layer is None:
+        assert bucket_of(user, traffic_salt(spec.seed)) == buckets["traffic"]
+        assert bucket_of(user, variant_salt(spec.seed)) == buckets["variant"]
+        if spec.layer is None:
             assert buckets["layer"] is None
         else:
-            assert bucket_of(user, layer_salt(exp.layer)) == buckets["layer"]
+            assert bucket_of(user, layer_salt(spec.layer)) == buckets["layer"]
         answer = assign(compiled_by_name[case["experiment"]], user, case["attributes"])
         assert {
             "variant": answer.variant,
             "in_experiment": answer.in_experiment,
             "reason": answer.reason.value,
         } == case["expected"], case
+
+
+def test_the_service_assigns_the_vector_experiments_from_the_very_spec_the_kernel_reads() -> None:
+    for name, entry in vector_entries(load_vectors()).items():
+        stored = Experiment.model_validate({"name": name} | entry)
+        assert assignment_spec(stored) == spec_of(read_experiment(entry)), name

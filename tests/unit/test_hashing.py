@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from experiments.hashing import (
+from rollout_sdk.kernel.hashing import (
     SEPARATOR,
     bucket_of,
     encode_text,

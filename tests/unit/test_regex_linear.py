@@ -13,7 +13,7 @@ import re2
 from hypothesis import given
 from hypothesis import strategies as st
 
-from experiments.targeting import compile_targeting, validate_targeting
+from rollout_sdk.kernel.targeting import compile_targeting, validate_targeting
 
 CATASTROPHIC_FOR_BACKTRACKING = [
     r"(\w+\s?)+$",

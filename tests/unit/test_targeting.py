@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from experiments.model import Experiment, ExperimentPatch
-from experiments.targeting import (
+from rollout_sdk.kernel.targeting import (
     MAX_CONDITIONS,
     MAX_DEPTH,
     MAX_LIST,

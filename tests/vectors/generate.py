@@ -5,8 +5,9 @@ Run by hand, from the repository root, only when the specification changes on pu
     .venv/bin/python tests/vectors/generate.py
 
 The vectors are committed. tests/unit/test_assignment.py recomputes every one of them from the
-code, so an accidental change to hashing, salts, boundaries, targeting or the status rules fails
-the suite; an SDK in another language checks itself against the same file (docs/hashing.md).
+kernel (rollout_sdk.kernel), so an accidental change to hashing, salts, boundaries, targeting or
+the status rules fails the suite; an SDK in another language checks itself against the same
+file (docs/hashing.md).
 
 The file holds
 - `hashes`: unit, salt, the SHA-256 of the hashed bytes, the 53-bit integer and the bucket;
@@ -24,9 +25,15 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from experiments.assignment import assign, compile_experiment
-from experiments.hashing import bucket_of, encode_text, layer_salt, traffic_salt, variant_salt
-from experiments.model import Experiment
+from rollout_sdk.kernel.assignment import ExperimentSpec, assign, compile_experiment, spec_of
+from rollout_sdk.kernel.document import read_experiment
+from rollout_sdk.kernel.hashing import (
+    bucket_of,
+    encode_text,
+    layer_salt,
+    traffic_salt,
+    variant_salt,
+)
 
 OUTPUT = Path(__file__).with_name("assignment.json")
 
@@ -189,9 +196,9 @@ HASH_INPUTS = [
 ]
 
 
-def experiment_of(name: str, config: dict[str, Any]) -> Experiment:
-    """The full model from a vector configuration (the model also needs a descriptive name)."""
-    return Experiment.model_validate({"name": name} | DEFAULTS | config)
+def experiment_of(config: dict[str, Any]) -> ExperimentSpec:
+    """The kernel's spec of a vector configuration, read as an SDK document entry."""
+    return spec_of(read_experiment(DEFAULTS | config))
 
 
 def hash_vector(unit: str, salt: str) -> dict[str, Any]:
@@ -208,9 +215,9 @@ def hash_vector(unit: str, salt: str) -> dict[str, Any]:
 def cases() -> list[dict[str, Any]]:
     out = []
     for number, (name, config) in enumerate(EXPERIMENTS.items()):
-        experiment = experiment_of(name, config)
+        experiment = experiment_of(config)
         compiled = compile_experiment(experiment)
-        seed = experiment.seed or experiment.key
+        seed = experiment.seed
         for index, user in enumerate(USERS):
             attributes = ATTRIBUTES[(index + number) % len(ATTRIBUTES)]
             answer = assign(compiled, user, attributes)

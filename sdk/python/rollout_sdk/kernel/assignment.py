@@ -15,6 +15,10 @@ moves the threshold of step 3: raising it adds users and never moves one to anot
 lowering it only takes users out (monotone ramps). Every experiment of a layer reads the same
 layer point, so experiments with disjoint ranges never share a user.
 
+Assignment reads an `ExperimentSpec`, the few fields of one experiment of the SDK document that
+decide (`spec_of` builds it from that document's entry), so the service and every SDK compile
+the very same thing: the service builds its entries with the SDK document's own builder.
+
 Compilation does all the work that does not depend on the user (boundaries, targeting closures,
 hash states already fed their salt, even the `Assignment` values themselves), so `assign` costs
 little more than its two or three SHA-256 calls.
@@ -23,17 +27,20 @@ little more than its two or three SHA-256 calls.
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final
 
-from experiments.hashing import encode_text, layer_salt, salted_bucket, traffic_salt, variant_salt
-from experiments.model import Experiment, Status
-from experiments.targeting import Predicate, compile_targeting
-
-LAYER_TOLERANCE: Final = 1e-9
-"""Free space narrower than this is rounding residue, not room for an experiment."""
+from rollout_sdk.kernel.document import CONCLUDED, PAUSED, ROLLED_BACK, RUNNING, SdkExperiment
+from rollout_sdk.kernel.hashing import (
+    encode_text,
+    layer_salt,
+    salted_bucket,
+    traffic_salt,
+    variant_salt,
+)
+from rollout_sdk.kernel.targeting import Predicate, compile_targeting
 
 _NO_ATTRIBUTES: Final[Mapping[str, Any]] = {}
 
@@ -62,11 +69,55 @@ class Assignment:
 
 
 @dataclass(frozen=True, slots=True)
+class VariantSpec:
+    key: str
+    weight: float
+
+
+@dataclass(frozen=True, slots=True)
+class ExperimentSpec:
+    """What decides a user's variant in one experiment: `spec_of` of its SDK document entry.
+
+    `status` is one of `kernel.document.STATUSES`: anything but running decides alone.
+    `layer_range` is [lo, hi) of the layer, None when the experiment has none yet.
+    """
+
+    key: str
+    seed: str
+    status: str
+    control: str
+    traffic: float
+    targeting: Mapping[str, Any] | None
+    layer: str | None
+    layer_range: tuple[float, float] | None
+    winner: str | None
+    variants: tuple[VariantSpec, ...]
+
+
+def spec_of(entry: SdkExperiment) -> ExperimentSpec:
+    """The spec of one experiment of the SDK document (as `kernel.document.read_experiment`
+    checks it, or as the service's builder makes it)."""
+    layer_range = entry["layer_range"]
+    return ExperimentSpec(
+        key=entry["key"],
+        seed=entry["seed"] or entry["key"],
+        status=entry["status"],
+        control=entry["control"],
+        traffic=entry["traffic"],
+        targeting=entry["targeting"],
+        layer=entry["layer"],
+        layer_range=None if layer_range is None else (layer_range[0], layer_range[1]),
+        winner=entry["winner"],
+        variants=tuple(VariantSpec(v["key"], v["weight"]) for v in entry["variants"]),
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class CompiledExperiment:
-    """Everything `assign` needs, precomputed from an `Experiment` by `compile_experiment`.
+    """Everything `assign` needs, precomputed from an `ExperimentSpec` by `compile_experiment`.
 
     `fixed` is the answer for every user when the status alone decides (anything but running).
-    The `*_bucket` functions are `experiments.hashing.salted_bucket` of the three salts.
+    The `*_bucket` functions are `kernel.hashing.salted_bucket` of the three salts.
     `upper_bounds` are the cumulative weights closing each positive-weight variant's range except
     the last, which takes everything above (so rounding below 1 can never leave a gap); `assigned`
     holds the answer for each of those variants, in the same order. `assign` returns one of these
@@ -75,7 +126,7 @@ class CompiledExperiment:
     """
 
     key: str
-    status: Status
+    status: str
     traffic: float
     fixed: Assignment | None
     targeting: Predicate | None
@@ -91,10 +142,10 @@ class CompiledExperiment:
     by_traffic: Assignment
 
 
-def compile_experiment(exp: Experiment) -> CompiledExperiment:
+def compile_experiment(exp: ExperimentSpec) -> CompiledExperiment:
     """Precompute `exp` for `assign`; raise ValueError if a concluded winner is not a variant."""
     key = exp.key
-    seed = exp.seed or exp.key
+    seed = exp.seed
     control = exp.control
     fixed = _fixed_answer(exp)
 
@@ -137,24 +188,25 @@ def compile_experiment(exp: Experiment) -> CompiledExperiment:
     )
 
 
-def _fixed_answer(exp: Experiment) -> Assignment | None:
+_FIXED_REASONS: Final[Mapping[str, Reason]] = {
+    PAUSED: Reason.PAUSED,
+    ROLLED_BACK: Reason.ROLLED_BACK,
+}
+
+
+def _fixed_answer(exp: ExperimentSpec) -> Assignment | None:
     """The one answer for everybody when the experiment is not running, else None."""
     status = exp.status
-    if status == Status.RUNNING:
+    if status == RUNNING:
         return None
-    if status == Status.CONCLUDED:
+    if status == CONCLUDED:
         winner = exp.winner or exp.control
-        if winner not in exp.variant_keys():
+        if winner not in {v.key for v in exp.variants}:
             raise ValueError(
                 f"experiment {exp.key!r}: winner {winner!r} is not one of its variants"
             )
         return Assignment(exp.key, winner, False, Reason.CONCLUDED)
-    reason = {
-        Status.DRAFT: Reason.NOT_RUNNING,
-        Status.PAUSED: Reason.PAUSED,
-        Status.ROLLED_BACK: Reason.ROLLED_BACK,
-    }[status]
-    return Assignment(exp.key, exp.control, False, reason)
+    return Assignment(exp.key, exp.control, False, _FIXED_REASONS.get(status, Reason.NOT_RUNNING))
 
 
 def assign(
@@ -176,46 +228,3 @@ def assign(
         return compiled.by_traffic
     point = compiled.variant_bucket(unit)
     return compiled.assigned[bisect_right(compiled.upper_bounds, point)]
-
-
-def allocate_layer_range(
-    taken: Sequence[tuple[float, float]], share: float | None
-) -> tuple[float, float] | None:
-    """A free range [lo, hi) of the layer [0, 1), or None when nothing fits.
-
-    `taken` are the ranges held by the layer's experiments that are not final (they may overlap or
-    come in any order). With a `share`, the first free range wide enough gets an experiment of
-    that width at its start (first fit keeps the free space in few large pieces); without one,
-    the experiment takes the lower half of the largest free range, so that room remains for the
-    next. A range ending within LAYER_TOLERANCE of the next taken range is extended to meet it,
-    so that rounding never leaves slivers nobody can use.
-    """
-    if share is not None and not 0.0 < share <= 1.0:
-        raise ValueError(f"a layer share must be in (0, 1], not {share!r}")
-    free = _free_ranges(taken)
-    if share is None:
-        widest = max(free, key=lambda gap: gap[1] - gap[0], default=None)
-        if widest is None:
-            return None
-        lo, hi = widest
-        return (lo, lo + (hi - lo) / 2.0)
-    for lo, hi in free:
-        if hi - lo >= share - LAYER_TOLERANCE:
-            end = lo + share
-            return (lo, hi if hi - end < LAYER_TOLERANCE else end)
-    return None
-
-
-def _free_ranges(taken: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
-    """The gaps of [0, 1) left by `taken`, in order, each wider than LAYER_TOLERANCE."""
-    free: list[tuple[float, float]] = []
-    cursor = 0.0
-    for lo, hi in sorted(taken):
-        if hi <= lo:
-            continue
-        if lo - cursor > LAYER_TOLERANCE:
-            free.append((cursor, lo))
-        cursor = max(cursor, hi)
-    if 1.0 - cursor > LAYER_TOLERANCE:
-        free.append((cursor, 1.0))
-    return free

@@ -79,7 +79,7 @@ def compile_targeting(targeting: Mapping[str, Any] | None) -> Predicate:
 
 def matches(targeting: Mapping[str, Any] | None, attributes: Mapping[str, Any]) -> bool:
     """Whether `attributes` satisfy `targeting`; compiles each call, so hot paths keep the
-    predicate from `compile_targeting` instead (as `experiments.assignment` does)."""
+    predicate from `compile_targeting` instead (as `kernel.assignment` does)."""
     return compile_targeting(targeting)(attributes)
 
 
