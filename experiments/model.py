@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from experiments.json_bounds import check_json
+from experiments.llm_metrics import expand_presets
 
 KEY_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 KEY_RE = re.compile(KEY_PATTERN)
@@ -122,6 +123,10 @@ class Metric(Strict):
     )
 
 
+MetricList = Annotated[list[Metric], BeforeValidator(expand_presets)]
+"""Metrics as declared: `{"preset": "llm"}` entries stand for the standard LLM metrics."""
+
+
 class Stage(Strict):
     traffic: float = Field(gt=0.0, le=1.0, strict=True)
     min_duration_s: int = Field(default=0, ge=0, le=365 * 86400, strict=True)
@@ -162,7 +167,7 @@ class ExperimentFields(Strict):
         strict=True,
         description="share of the layer this experiment takes; default half its largest free range",
     )
-    metrics: list[Metric] = Field(default_factory=list, max_length=MAX_METRICS)
+    metrics: MetricList = Field(default_factory=list, max_length=MAX_METRICS)
     alpha: float = Field(default=0.05, gt=0.0, lt=0.5, strict=True)
     rollout: RolloutPlan | None = None
     review: StrictFlag = False
@@ -237,7 +242,7 @@ class ExperimentPatch(Strict):
     targeting: FreeJson | None = None
     variants: list[Variant] | None = Field(default=None, min_length=2, max_length=MAX_VARIANTS)
     control: Key | None = None
-    metrics: list[Metric] | None = Field(default=None, max_length=MAX_METRICS)
+    metrics: MetricList | None = Field(default=None, max_length=MAX_METRICS)
     layer: Key | None = None
     layer_share: float | None = Field(default=None, gt=0.0, le=1.0, strict=True)
     alpha: float | None = Field(default=None, gt=0.0, lt=0.5, strict=True)
