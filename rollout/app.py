@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError
-from importlib.metadata import version as package_version
-
 from flask import Flask
 
 from experiments.store import Store
+from rollout.api import BLUEPRINTS
 from rollout.console import register_console
 from rollout.errors import register_error_handlers
 from rollout.observability import instrument
-from rollout.runtime import Runtime
+from rollout.runtime import EXTENSION, Runtime
 from rollout.settings import Settings
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-def service_version() -> str:
-    try:
-        return package_version("prompt-rollout")
-    except PackageNotFoundError:
-        return "0.0.0"
 
 
 def create_app(settings: Settings | None = None, store: Store | None = None) -> Flask:
@@ -30,18 +21,10 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app = Flask("rollout", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.extensions["rollout"] = Runtime.build(settings, store)
-
-    from rollout.api import BLUEPRINTS
-
+    app.extensions[EXTENSION] = Runtime.build(settings, store)
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
     register_console(app)
     register_error_handlers(app)
     instrument(app)
     return app
-
-
-def runtime_of(app: Flask) -> Runtime:
-    runtime: Runtime = app.extensions["rollout"]
-    return runtime

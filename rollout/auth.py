@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 from experiments.model import Role
 from experiments.store.apikeys import ApiKey, ApiKeyStore, secret_hash
-from rollout.config_cache import ConfigWatcher
+from experiments.store.config_version import ConfigStamp
+from rollout.config.watcher import ConfigWatcher
 from rollout.errors import Forbidden, Unauthorized
 
 BOOTSTRAP_NAME = "bootstrap-admin"
@@ -39,7 +40,7 @@ class Authenticator:
         self._watcher = watcher
         self._admin_hash = secret_hash(admin_key) if admin_key else None
         self._cache: dict[str, ApiKey] = {}
-        self._cache_version = -1
+        self._cache_stamp: ConfigStamp | None = None
         self._lock = threading.Lock()
 
     def principal(self, authorization: str | None) -> Principal:
@@ -77,18 +78,18 @@ class Authenticator:
             self._cache.clear()
 
     def _lookup(self, digest: str) -> ApiKey | None:
-        version = self._watcher.version
+        stamp = self._watcher.stamp
         with self._lock:
-            if version != self._cache_version:
+            if stamp != self._cache_stamp:
                 self._cache.clear()
-                self._cache_version = version
+                self._cache_stamp = stamp
             cached = self._cache.get(digest)
         if cached is not None:
             return cached
         key = self._keys.by_hash(digest)
         if key is not None:
             with self._lock:
-                if self._cache_version == version:
+                if self._cache_stamp == stamp:
                     self._cache[digest] = key
         return key
 

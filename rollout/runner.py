@@ -307,4 +307,4 @@ def run_forever(redis_url: str, settings: Settings, stop: threading.Event) -> No
             runner.release()
         except (redis.RedisError, OSError):
             log.warning("could not release the controller lease; it expires by itself")
-        store.redis.close()
+        store.close()

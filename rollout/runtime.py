@@ -6,12 +6,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from flask import Flask
+
 from experiments.store import Store
 from rollout.auth import Authenticator
-from rollout.config_cache import ConfigWatcher
+from rollout.config.live import LiveConfig
+from rollout.config.watcher import ConfigWatcher
 from rollout.last_good_config import backup_path
-from rollout.live_config import LiveConfig
 from rollout.settings import Settings
+
+EXTENSION = "rollout"
+"""The name the runtime is kept under in `Flask.extensions`."""
 
 
 @dataclass
@@ -25,7 +30,7 @@ class Runtime:
 
     @classmethod
     def build(cls, settings: Settings, store: Store) -> Runtime:
-        watcher = ConfigWatcher(store.redis)
+        watcher = ConfigWatcher(store.config, settings.config_poll_s)
         store.change_listeners.append(watcher.saw)
         return cls(
             settings=settings,
@@ -42,3 +47,9 @@ class Runtime:
 
     def close(self) -> None:
         self.watcher.close()
+
+
+def runtime_of(app: Flask) -> Runtime:
+    """The runtime `create_app` attached to `app`."""
+    runtime: Runtime = app.extensions[EXTENSION]
+    return runtime

@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from experiments.event_rules import DEFAULT_DEDUPE_WINDOW_S
+from rollout.config.watcher import DEFAULT_POLL_S
 from rollout.webhook_destinations import AllowList
 
 
@@ -24,7 +26,9 @@ class Settings:
     require_review: bool = False
     max_body_bytes: int = 1024 * 1024
     rate_limit_per_s: int = 0
-    dedupe_window_s: int = 7 * 86400
+    dedupe_window_s: int = DEFAULT_DEDUPE_WINDOW_S
+    # How often each worker polls the configuration stamp; a key revoke waits two periods.
+    config_poll_s: float = DEFAULT_POLL_S
     webhook_urls: tuple[str, ...] = ()
     webhook_secret: str | None = None
     # Hosts and networks (CIDR) webhooks may reach although private, loopback or link-local.
@@ -41,6 +45,7 @@ class Settings:
             (self.max_body_bytes > 0, "ROLLOUT_MAX_BODY_BYTES must be > 0"),
             (self.rate_limit_per_s >= 0, "ROLLOUT_RATE_LIMIT_PER_S must be >= 0"),
             (self.dedupe_window_s > 0, "ROLLOUT_DEDUPE_WINDOW_S must be > 0"),
+            (self.config_poll_s > 0, "ROLLOUT_CONFIG_POLL_S must be > 0"),
             (0 < self.port < 65536, "PORT must be in 1..65535"),
         ]
         for ok, message in checks:
@@ -61,7 +66,8 @@ class Settings:
             "require_review": _flag(e.get("ROLLOUT_REQUIRE_REVIEW")),
             "max_body_bytes": int(e.get("ROLLOUT_MAX_BODY_BYTES", str(1024 * 1024))),
             "rate_limit_per_s": int(e.get("ROLLOUT_RATE_LIMIT_PER_S", "0")),
-            "dedupe_window_s": int(e.get("ROLLOUT_DEDUPE_WINDOW_S", str(7 * 86400))),
+            "dedupe_window_s": int(e.get("ROLLOUT_DEDUPE_WINDOW_S", str(DEFAULT_DEDUPE_WINDOW_S))),
+            "config_poll_s": float(e.get("ROLLOUT_CONFIG_POLL_S", str(DEFAULT_POLL_S))),
             "webhook_urls": tuple(
                 u for u in (e.get("ROLLOUT_WEBHOOK_URLS") or "").split(",") if u.strip()
             ),

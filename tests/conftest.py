@@ -35,7 +35,7 @@ def redis_url(redis_server: EmbeddedRedis) -> Iterator[str]:
 def store(redis_url: str) -> Iterator[Store]:
     s = Store.from_url(redis_url)
     yield s
-    s.redis.close()
+    s.close()
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from experiments.store import keys
 from experiments.store.apikeys import ApiKeyStore
+from experiments.store.config_version import ConfigStamp, ConfigVersionStore
 from experiments.store.connection import Redis, connect
 from experiments.store.controller import ControllerStore
 from experiments.store.events import EventStore
@@ -19,14 +19,15 @@ from experiments.store.prompts import PromptStore
 from experiments.store.ratelimit import RateLimitStore
 from experiments.store.scripts import Scripts
 
-__all__ = ["Store", "connect"]
+__all__ = ["ConfigStamp", "Store", "connect"]
 
 
 class Store:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
         self.scripts = Scripts(redis)
-        self.change_listeners: list[Callable[[int], None]] = []
+        self.change_listeners: list[Callable[[ConfigStamp], None]] = []
+        self.config = ConfigVersionStore(redis)
         self.experiments = ExperimentStore(redis, self.scripts, self.announce_change)
         self.exposures = ExposureStore(redis, self.scripts)
         self.apikeys = ApiKeyStore(redis)
@@ -40,16 +41,16 @@ class Store:
     def from_url(cls, url: str) -> Store:
         return cls(connect(url))
 
-    def announce_change(self) -> int:
-        """Tell every worker and SDK that the configuration moved on (see rollout/config_cache)."""
-        version = int(self.redis.incr(keys.CONFIG_VERSION))
-        self.redis.publish(keys.CONFIG_CHANNEL, str(version))
+    def announce_change(self) -> ConfigStamp:
+        """Tell every worker and SDK that the configuration moved on (rollout/config/watcher)."""
+        stamp = self.config.announce()
         for listener in self.change_listeners:
-            listener(version)
-        return version
-
-    def config_version(self) -> int:
-        return int(self.redis.get(keys.CONFIG_VERSION) or 0)
+            listener(stamp)
+        return stamp
 
     def ping(self) -> bool:
         return bool(self.redis.ping())
+
+    def close(self) -> None:
+        """Close the connection pool (at a process's exit, or a test's end)."""
+        self.redis.close()

@@ -20,10 +20,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import NamedTuple
 
 from experiments.analysis import MetricStats, SufficientStats
 from experiments.errors import NotFound
+from experiments.event_rules import DEFAULT_DEDUPE_WINDOW_S, EventWrite
 from experiments.model import Experiment, MetricType
 from experiments.stats.moments import Moments, RatioMoments
 from experiments.store import keys
@@ -41,8 +41,6 @@ __all__ = [
     "decode_stats",
 ]
 
-DEFAULT_DEDUPE_WINDOW_S = 7 * 86400
-
 _TYPE_CODES = {MetricType.BINARY: "b", MetricType.MEAN: "m", MetricType.RATIO: "r"}
 
 
@@ -52,21 +50,6 @@ class Outcome(IntEnum):
     ACCEPTED = 0
     DUPLICATE = 1
     NOT_EXPOSED = 2
-
-
-class EventWrite(NamedTuple):
-    """One validated event: the caller has checked the experiment, metric and value.
-
-    A named tuple rather than a frozen dataclass: it is built once per event on the hot path,
-    and a frozen dataclass costs several times as much to construct."""
-
-    experiment: str
-    user_id: str
-    event_id: str
-    metric: str
-    metric_type: MetricType
-    value: float
-    denominator: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)

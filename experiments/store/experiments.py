@@ -120,7 +120,7 @@ def _salvage_entry(change: HistoryEntry, dropped: list[str]) -> HistoryEntry:
 
 
 class ExperimentStore:
-    def __init__(self, redis: Redis, scripts: Scripts, announce: Callable[[], int]) -> None:
+    def __init__(self, redis: Redis, scripts: Scripts, announce: Callable[[], object]) -> None:
         self._redis = redis
         self._scripts = scripts
         self.announce_change = announce

@@ -10,6 +10,8 @@ from __future__ import annotations
 PREFIX = "rollout"
 
 CONFIG_VERSION = f"{PREFIX}:config:version"
+# A random token set once: it changes only when Redis loses its data (store/config_version.py).
+CONFIG_EPOCH = f"{PREFIX}:config:epoch"
 CONFIG_CHANNEL = f"{PREFIX}:config:changed"
 EXPERIMENT_INDEX = f"{PREFIX}:experiments"
 PROMPT_INDEX = f"{PREFIX}:prompts"

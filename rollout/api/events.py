@@ -1,7 +1,8 @@
 """Metric events from applications (`sdk`): `POST /api/v1/events`.
 
-Each event is checked on its own and the good ones count whatever is wrong with the others; the
-answer is 202 `{"accepted", "duplicates", "rejected": [{"index", "code", "message"}]}`. Codes:
+Each event is checked on its own (by the rules of experiments/event_rules.py) and the good ones
+count whatever is wrong with the others; the answer is 202
+`{"accepted", "duplicates", "rejected": [{"index", "code", "message"}]}`. Codes:
 
 - `invalid`: a field is missing or malformed (`event_id` 1 to 128 characters, `value` a number);
 - `unknown_experiment`, `unknown_metric`: not defined (the metric not in that experiment);
@@ -23,33 +24,23 @@ refreshed first, so a just-started experiment is not rejected for a second.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from flask import Blueprint
 from pydantic import BaseModel, ConfigDict, Field
 
-from experiments.model import (
-    ACTIVE_STATUSES,
-    EventId,
-    Experiment,
-    Key,
-    MetricType,
-    Role,
-    UnitId,
-)
-from experiments.store.events import EventWrite, Outcome
+from experiments.event_rules import EventWrite, event_write
+from experiments.model import ACTIVE_STATUSES, EventId, Key, Role, UnitId
+from experiments.store.events import Outcome
 from rollout.api.batches import BatchAnswer, validate_items
 from rollout.api.routing import route, runtime
+from rollout.config.live import Snapshot
 from rollout.errors import unreadable
-from rollout.live_config import Snapshot
 from rollout.observability import EVENTS
 
 blueprint = Blueprint("events", __name__, url_prefix="/api/v1")
 
 MAX_EVENTS = 1000
-MAX_MAGNITUDE = 1e15
-"""Larger values are refused: squares of per-user sums of such values stay finite in doubles."""
 
 
 class Event(BaseModel):
@@ -122,49 +113,6 @@ def record_events(body: EventsRequest) -> Any:
 def _stale_suspect(snapshot: Snapshot, event: Event) -> bool:
     experiment = snapshot.experiments.get(event.experiment)
     return experiment is None or experiment.status not in ACTIVE_STATUSES
-
-
-def event_write(experiment: Experiment | None, event: Event) -> EventWrite | tuple[str, str]:
-    """The write for a valid event, or the (code, message) it is rejected with."""
-    if experiment is None:
-        return "unknown_experiment", f"unknown experiment {event.experiment!r}"
-    if experiment.status not in ACTIVE_STATUSES:
-        return (
-            "experiment_not_running",
-            f"experiment {event.experiment!r} is {experiment.status.value}: events count only"
-            " while it is running or paused",
-        )
-    metric = experiment.metric(event.metric)
-    if metric is None:
-        return (
-            "unknown_metric",
-            f"experiment {event.experiment!r} has no metric {event.metric!r}",
-        )
-    if not _bounded(event.value):
-        return "invalid_value", f"value must be a finite number of size <= {MAX_MAGNITUDE:g}"
-    denominator = 1.0
-    if event.denominator is not None:
-        if metric.type is not MetricType.RATIO:
-            return (
-                "invalid_value",
-                f"denominator applies to ratio metrics; {metric.key!r} is {metric.type.value}",
-            )
-        if not (_bounded(event.denominator) and event.denominator > 0):
-            return "invalid_value", f"denominator must be > 0 and <= {MAX_MAGNITUDE:g}"
-        denominator = event.denominator
-    return EventWrite(
-        experiment=experiment.key,
-        user_id=event.user_id,
-        event_id=event.event_id,
-        metric=metric.key,
-        metric_type=metric.type,
-        value=event.value,
-        denominator=denominator,
-    )
-
-
-def _bounded(value: float) -> bool:
-    return math.isfinite(value) and abs(value) <= MAX_MAGNITUDE
 
 
 def _count(answer: BatchAnswer) -> None:

@@ -11,6 +11,8 @@ from flask import Blueprint, Response, jsonify, request, send_from_directory
 
 from rollout.api.routing import route, runtime
 from rollout.observability import metrics_response
+from rollout.openapi import build_openapi
+from rollout.version import service_version
 
 blueprint = Blueprint("ops", __name__)
 
@@ -73,9 +75,7 @@ def metrics() -> Response:
 
 @cache
 def _openapi_document() -> dict[str, Any]:
-    from rollout.app import service_version
-    from rollout.openapi import build_openapi
-
+    """Built on first request, once every blueprint has registered its routes."""
     return build_openapi(service_version())
 
 

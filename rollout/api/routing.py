@@ -11,7 +11,7 @@ import json
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from pydantic import BaseModel, ValidationError
@@ -19,9 +19,7 @@ from pydantic import BaseModel, ValidationError
 from experiments.errors import Invalid
 from experiments.model import Role
 from rollout.errors import Malformed, RateLimited, TooLarge, validation_details
-
-if TYPE_CHECKING:
-    from rollout.runtime import Runtime
+from rollout.runtime import Runtime, runtime_of
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -69,7 +67,7 @@ def route(
         @functools.wraps(view)
         def wrapper(**path_args: Any) -> Any:
             if role_tuple is not None:
-                rt: Runtime = current_app.extensions["rollout"]
+                rt = runtime_of(current_app)
                 g.principal = rt.auth.require(request.headers.get("Authorization"), role_tuple)
                 if rt.settings.rate_limit_per_s > 0:
                     enforce_rate_limit(rt, g.principal.name)
@@ -182,5 +180,5 @@ def principal_name() -> str:
 
 
 def runtime() -> Runtime:
-    rt: Runtime = current_app.extensions["rollout"]
-    return rt
+    """The runtime of the app handling the current request."""
+    return runtime_of(current_app)

@@ -18,10 +18,11 @@ from typing import Any, Final
 from flask import Blueprint, Response, request
 from pydantic import ValidationError
 
+from experiments.event_rules import EventWrite, event_write
 from experiments.genai_spans import Span, SpanMeasures, Unmeasured, measures_of
 from experiments.model import Experiment, Role
-from experiments.store.events import EventWrite, Outcome
-from rollout.api.events import Event, event_write
+from experiments.store.events import Outcome
+from rollout.api.events import Event
 from rollout.api.routing import route, runtime
 from rollout.errors import validation_details
 from rollout.observability import EVENTS
@@ -95,6 +96,6 @@ def _writes(
         write = event_write(experiment, event)
         if isinstance(write, EventWrite):
             writes.append(write)
-        elif write[0] != "unknown_metric":
-            return write[1]
+        elif write.code != "unknown_metric":
+            return write.message
     return writes

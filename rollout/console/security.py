@@ -18,6 +18,7 @@ from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFProtect
 from itsdangerous import URLSafeTimedSerializer
 
+from rollout.runtime import runtime_of
 from rollout.webhooks import master_secret
 
 SESSION_LIFETIME = timedelta(hours=8)
@@ -37,8 +38,6 @@ CONTENT_SECURITY_POLICY = (
 def signing_key() -> str:
     """Every worker derives the same key from the service's master secret (kept in Redis or
     ROLLOUT_WEBHOOK_SECRET), under a label of its own so it signs nothing else."""
-    from rollout.app import runtime_of
-
     rt = runtime_of(current_app)
     master = master_secret(rt.store, rt.settings)
     return hmac.new(master.encode(), SIGNING_LABEL, hashlib.sha256).hexdigest()

@@ -72,7 +72,13 @@ def make_app(redis_url: str, clock: Clock) -> Iterator[Callable[..., Flask]]:
 
     def build(**overrides: Any) -> Flask:
         settings = Settings.from_env(
-            {"REDIS_URL": redis_url, "ROLLOUT_ADMIN_KEY": ADMIN_KEY}, **overrides
+            # A short poll: a key revoke waits two periods before it answers.
+            {
+                "REDIS_URL": redis_url,
+                "ROLLOUT_ADMIN_KEY": ADMIN_KEY,
+                "ROLLOUT_CONFIG_POLL_S": "0.05",
+            },
+            **overrides,
         )
         app = create_app(settings, Store.from_url(redis_url))
         runtime: Runtime = app.extensions["rollout"]

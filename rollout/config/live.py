@@ -21,9 +21,9 @@ from prometheus_client import Gauge
 from experiments.errors import DomainError, StoredDataInvalid
 from experiments.model import Experiment, Variant
 from experiments.sdk_document import PromptContents, assignment_spec, etag_of, sdk_document
-from experiments.store import Store
+from experiments.store import ConfigStamp, Store
 from rollout import last_good_config
-from rollout.config_cache import ConfigWatcher
+from rollout.config.watcher import ConfigWatcher
 from rollout_sdk.kernel.assignment import CompiledExperiment, compile_experiment
 from rollout_sdk.kernel.document import SdkDocument
 
@@ -36,11 +36,14 @@ UNREADABLE = Gauge(
 )
 REDIS_RETRY_S = 1.0
 """While answering from disk, how long a worker waits before trying Redis again."""
+KEPT_ON_DISK = "kept-on-disk"
+"""The epoch of a configuration read from disk: no store's, so the store's first answer
+replaces it."""
 
 
 @dataclass(frozen=True)
 class Snapshot:
-    version: int
+    stamp: ConfigStamp
     experiments: dict[str, Experiment]
     compiled: dict[str, CompiledExperiment]
     prompts: dict[tuple[str, int], dict[str, Any]]
@@ -59,6 +62,11 @@ class Snapshot:
             by_key = {v.key: (i, v) for i, v in enumerate(variants)}
             self._variants[experiment] = by_key
         return by_key[variant]
+
+    @property
+    def version(self) -> int:
+        """The configuration version, as the SDK document states it."""
+        return self.stamp.version
 
     def sdk_document(self) -> tuple[SdkDocument, str]:
         """The SDK configuration and its ETag, built once per version (cached in `_sdk`)."""
@@ -105,14 +113,16 @@ class LiveConfig:
         if current is not None and current.from_disk and time.monotonic() < self._redis_retry_at:
             return current
         try:
-            version = self._watcher.version
-            if current is not None and current.version >= version:
+            # The watcher's stamp only moves on (to a later version, or to a new epoch when Redis
+            # lost its data), so any difference means the snapshot is out of date.
+            stamp = self._watcher.stamp
+            if current is not None and current.stamp == stamp:
                 return current
             with self._lock:
                 current = self._snapshot
-                if current is not None and current.version >= version:
+                if current is not None and current.stamp == stamp:
                     return current
-                self._snapshot = self._load(version)
+                self._snapshot = self._load(stamp)
                 return self._snapshot
         except (redis.ConnectionError, redis.TimeoutError):
             fallback = self._fallback()
@@ -132,10 +142,12 @@ class LiveConfig:
                         saved.version,
                         self._backup,
                     )
-                    self._snapshot = _snapshot_of(saved, from_disk=True)
+                    self._snapshot = _snapshot_of(
+                        saved, ConfigStamp(KEPT_ON_DISK, saved.version), from_disk=True
+                    )
             return self._snapshot
 
-    def _load(self, version: int) -> Snapshot:
+    def _load(self, stamp: ConfigStamp) -> Snapshot:
         catalog = self._store.experiments.catalog()
         experiments = {e.key: e for e in catalog.experiments}
         labels = self._store.prompts.all_labels()
@@ -149,16 +161,19 @@ class LiveConfig:
                     continue
                 self._prompt_cache[ref] = content  # versions are immutable: cached for good
             prompts[ref] = self._prompt_cache[ref]
-        saved = last_good_config.SavedConfig(version, list(experiments.values()), prompts, labels)
+        saved = last_good_config.SavedConfig(
+            stamp.version, list(experiments.values()), prompts, labels
+        )
         if self._backup is not None:
             last_good_config.save(self._backup, saved)
-        snapshot = _snapshot_of(saved, unreadable=catalog.unreadable)
+        snapshot = _snapshot_of(saved, stamp, unreadable=catalog.unreadable)
         UNREADABLE.set(len(snapshot.unreadable))
         return snapshot
 
 
 def _snapshot_of(
     saved: last_good_config.SavedConfig,
+    stamp: ConfigStamp,
     *,
     unreadable: dict[str, str] | None = None,
     from_disk: bool = False,
@@ -175,7 +190,7 @@ def _snapshot_of(
             continue
         experiments[experiment.key] = experiment
     return Snapshot(
-        saved.version,
+        stamp,
         experiments,
         compiled,
         saved.prompts,
