@@ -2,15 +2,26 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# Two stamps: what running needs (the service, its SDK and a redis-server binary), and on top of
+# it what testing needs (the dev extra), so the first `make run` installs no test tools.
+RUN_STAMP := $(VENV)/.run-stamp
 STAMP := $(VENV)/.installed-stamp
+SDK := sdk/python
 
 .PHONY: install js run test lint bench demo controller clean
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed"'
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+
+# The service depends on prompt-rollout-sdk, installed from the checkout beside it.
+$(RUN_STAMP): pyproject.toml $(SDK)/pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e $(SDK) -e '.[server]'
+	touch $(RUN_STAMP)
+
+$(STAMP): $(RUN_STAMP)
+	$(BIN)/python -m pip install --quiet -e $(SDK) -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -26,15 +37,15 @@ $(JS_STAMP): $(JS)/package-lock.json
 
 js: $(JS_STAMP)
 
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(BIN)/rollout serve
 
-controller: $(STAMP)
+controller: $(RUN_STAMP)
 	$(BIN)/rollout controller
 
 lint: $(STAMP) $(JS_STAMP)
-	$(BIN)/ruff check experiments rollout tests bench deploy
-	$(BIN)/mypy experiments rollout
+	$(BIN)/ruff check experiments rollout $(SDK) tests bench deploy
+	$(BIN)/mypy experiments rollout $(SDK)/rollout_sdk
 	npm run lint --prefix $(JS)
 
 test: lint
@@ -53,8 +64,9 @@ bench: $(STAMP)
 		|| echo "wrk not installed: the HTTP benchmarks use their Python load generator"
 	$(BIN)/python bench/run_all.py
 
-demo: $(STAMP)
+demo: $(RUN_STAMP)
 	$(BIN)/python -m rollout.demo
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist *.egg-info $(JS)/node_modules $(JS)/dist
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist *.egg-info $(JS)/node_modules $(JS)/dist \
+		$(SDK)/build $(SDK)/*.egg-info

@@ -302,7 +302,7 @@ def main() -> int:
     args = parser.parse_args()
     # After the change the client's queued exposures of the old variant are refused, as they
     # should be; its warnings about them are not what is measured here.
-    logging.getLogger("rollout.client").setLevel(logging.CRITICAL)
+    logging.getLogger("rollout_sdk").setLevel(logging.CRITICAL)
 
     with tempfile.TemporaryDirectory(prefix="rollout-bench-") as tmp:
         service = Service(Path(tmp), args.workers)

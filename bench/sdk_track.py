@@ -33,7 +33,7 @@ QUICK = os.environ.get("ROLLOUT_BENCH_QUICK") == "1"
 
 
 def quiet_client(max_queue: int) -> RolloutClient:
-    logging.getLogger("rollout.client").setLevel(logging.CRITICAL)
+    logging.getLogger("rollout_sdk").setLevel(logging.CRITICAL)
     return RolloutClient(
         f"http://127.0.0.1:{free_port()}", "rk_bench", max_queue=max_queue,
         batch_size=1000, flush_interval_s=3600, refresh_interval_s=3600, timeout_s=0.2,

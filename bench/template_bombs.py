@@ -3,7 +3,7 @@
 - bombs: every template of tests/unit/test_template_bombs.py rendered with the default budget
   (1 s), with its wall time and the growth of the process's peak resident memory (VmHWM, reset
   before each case): the worst of each is the figure that must stay near the budget;
-- cost: an ordinary prompt (a loop, filters, a literal) rendered through experiments.prompts,
+- cost: an ordinary prompt (a loop, filters, a literal) rendered through rollout_sdk.kernel.render,
   against the same compiled template in Jinja's own ImmutableSandboxedEnvironment with no budget.
 
     .venv/bin/python -m bench.template_bombs [--repeat 2000]   (from the repository root)
@@ -20,7 +20,8 @@ from typing import Any
 
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from experiments.prompts import PromptError, render
+from rollout_sdk.kernel.render import render
+from rollout_sdk.kernel.render_errors import RenderError
 from tests.unit.test_template_bombs import CORPUS, DOUBLED_40_TIMES, ISSUE_FILTERS
 
 ORDINARY = (
@@ -53,7 +54,7 @@ def bombs() -> None:
         started = time.monotonic()
         try:
             outcome = f"ok, {len(render(template, variables))} characters"
-        except PromptError as error:
+        except RenderError as error:
             outcome = error.code
         took = time.monotonic() - started
         peak = (_kib("VmHWM") - before) * 1024

@@ -12,13 +12,9 @@ from typing import Any
 from experiments import prompt_labels
 from experiments.errors import Invalid, NotFound
 from experiments.prompt_labels import LabelProposal, Move
-from experiments.prompts import (
-    PromptVersionCreate,
-    check_prompt_name,
-    check_version,
-    content_sha256,
-    declared_variables,
-)
+from experiments.prompts.prompt_tests import check_version
+from experiments.prompts.sandbox import declared_variables
+from experiments.prompts.version import PromptVersionCreate, check_prompt_name, content_sha256
 from experiments.store import Store
 
 

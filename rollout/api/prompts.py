@@ -13,13 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from experiments.model import KEY_PATTERN, Role
 from experiments.prompt_labels import LabelProposal
-from experiments.prompts import (
-    PromptTest,
-    PromptVersionCreate,
-    RenderRequest,
-    render,
-    unified_diff,
-)
+from experiments.prompts.diff import unified_diff
+from experiments.prompts.sandbox import render
+from experiments.prompts.version import PromptTest, PromptVersionCreate, RenderRequest
 from rollout import prompt_operations
 from rollout.api.paging import HistoryQuery, Page, PageQuery, page_of
 from rollout.api.routing import principal_name, route, runtime

@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from experiments.model import DRAFT_ONLY_FIELDS, FINAL_STATUSES, ExperimentCreate, Status
-from experiments.prompts import PromptVersionCreate
+from experiments.prompts.version import PromptVersionCreate
 from rollout.apply.spec import LATEST, ExperimentSpec, PromptSpec
 
 

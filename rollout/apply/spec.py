@@ -20,11 +20,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from experiments.errors import DomainError
 from experiments.model import ExperimentCreate, Key
 from experiments.prompt_labels import check_label_name
-from experiments.prompts import (
-    PromptError,
+from experiments.prompts.errors import PromptError
+from experiments.prompts.prompt_tests import check_version
+from experiments.prompts.version import (
     PromptTest,
     PromptVersionCreate,
-    check_version,
     content_sha256,
     parse_prompt_ref,
 )

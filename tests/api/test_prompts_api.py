@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from experiments.prompts import content_sha256
+from experiments.prompts.version import content_sha256
 from tests.api.conftest import Api, experiment_body
 
 BASE = "/api/v1/prompts"

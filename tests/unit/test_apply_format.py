@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from experiments.model import ExperimentCreate
-from experiments.prompts import content_sha256
+from experiments.prompts.version import content_sha256
 from rollout.apply.commands import run_apply
 from rollout.apply.export import dump_yaml, experiment_document, prompt_document
 from rollout.apply.plan import Action, PromptState, plan_experiment, plan_prompt

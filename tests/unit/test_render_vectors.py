@@ -1,6 +1,6 @@
 """The shared render corpus (tests/vectors/render.json) against the service's renderer.
 
-The corpus pins the portable template subset: what the service (Jinja2, experiments.prompts) and
+The corpus pins the portable template subset: what the service (Jinja2, kernel.render) and
 the TypeScript SDK (Nunjucks behind guards, sdk/js/src/render.ts) render to the same text. Both
 suites read the same file, so a change of semantics on either side fails one of them. The
 `not_portable` templates are valid for the service; the TypeScript SDK refuses them.
@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from experiments.prompts import MissingVariable, render
+from rollout_sdk.kernel.render import render
+from rollout_sdk.kernel.render_errors import MissingVariable
 
 CORPUS: dict[str, Any] = json.loads(
     (Path(__file__).parents[1] / "vectors" / "render.json").read_text(encoding="ascii")

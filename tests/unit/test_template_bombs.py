@@ -1,9 +1,9 @@
 """Every template renders within its budget of time and memory, or is refused with a clear code.
 
 The corpus holds the cases of issue 10 (item 2), which hung a worker or took seconds before, and
-our own: each must either render or raise a PromptError, never anything else, never run away. The
-bounds hold by construction (experiments/render_budget.py meters every call, literal, operator
-and printed value; experiments/deadline.py interrupts library code at the deadline), so the corpus
+our own: each must either render or raise a RenderError, never anything else, never run away. The
+bounds hold by construction (kernel/render_budget.py meters every call, literal, operator
+and printed value; kernel/deadline.py interrupts library code at the deadline), so the corpus
 is a sample of the ways to try, not the list of what is guarded.
 """
 
@@ -17,9 +17,10 @@ from typing import Any
 
 import pytest
 
-from experiments import render_budget
-from experiments.deadline import DeadlinePassed, armed
-from experiments.prompts import PromptError, RenderLimitExceeded, render
+from rollout_sdk.kernel import render_budget
+from rollout_sdk.kernel.deadline import DeadlinePassed, armed
+from rollout_sdk.kernel.render import render
+from rollout_sdk.kernel.render_errors import RenderError, RenderLimitExceeded
 
 BUDGET_S = 0.3
 SLACK_S = 2.0
@@ -137,7 +138,7 @@ def render_within_budget(
     template: str, variables: dict[str, Any], budget_s: float = BUDGET_S
 ) -> tuple[str, float, int]:
     """Render, answering the outcome (the text's length or the error code), the wall time and the
-    growth of the process's peak resident memory; only a PromptError may escape the render.
+    growth of the process's peak resident memory; only a RenderError may escape the render.
 
     The peak is the kernel's (VmHWM, reset through /proc/self/clear_refs), so it counts what C
     code allocates too, at no cost to the render's speed.
@@ -147,7 +148,7 @@ def render_within_budget(
     started = time.monotonic()
     try:
         outcome = f"{len(render(template, variables, time_budget_s=budget_s))} characters"
-    except PromptError as error:
+    except RenderError as error:
         outcome = error.code
     took = time.monotonic() - started
     return outcome, took, (_resident_kib("VmHWM") - before) * 1024
@@ -177,7 +178,7 @@ def test_every_template_of_the_corpus_renders_or_is_refused_within_its_budget(
 ) -> None:
     outcome, took, peak = render_within_budget(template, variables)
 
-    assert outcome  # a length or an error code: render returned or raised a PromptError
+    assert outcome  # a length or an error code: render returned or raised a RenderError
     assert took < BUDGET_S + SLACK_S, f"{outcome} after {took:.2f} s"
     assert peak < PEAK_BYTES, f"{outcome} with a peak of {peak / 1e6:.0f} MB"
 
@@ -240,7 +241,7 @@ def test_a_bomb_in_one_thread_does_not_stop_a_render_in_another() -> None:
     def run(name: str, template: str, variables: dict[str, Any], budget_s: float) -> None:
         try:
             results[name] = render(template, variables, time_budget_s=budget_s)
-        except PromptError as error:
+        except RenderError as error:
             results[name] = error.code
 
     bomb = threading.Thread(target=run, args=("bomb", "{{ d|wordwrap(1) }}", {"d": WORDS}, 0.2))
@@ -278,7 +279,7 @@ def test_a_deadline_disarmed_in_time_never_fires_later() -> None:
 
 def test_deadlines_passing_as_renders_end_never_escape_into_the_caller() -> None:
     # Budgets of a fraction of a millisecond make the watchdog fire right around the end of many
-    # renders: whatever the timing, the caller sees the text or a PromptError, and nothing later.
+    # renders: whatever the timing, the caller sees the text or a RenderError, and nothing later.
     escaped: list[str] = []
     outcomes: list[str] = []
 
@@ -292,7 +293,7 @@ def test_deadlines_passing_as_renders_end_never_escape_into_the_caller() -> None
                         time_budget_s=0.0005 + (i % 7) * 0.0003,
                     )
                     outcomes.append("text")
-                except PromptError as error:
+                except RenderError as error:
                     outcomes.append(error.code)
                 sum(range(10_000))  # a pending exception would surface here
             except BaseException as stray:  # the point of the test: nothing else may come out

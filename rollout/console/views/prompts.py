@@ -8,8 +8,9 @@ from flask import flash, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 
 from experiments.errors import DomainError, Invalid
-from experiments.prompts import PromptTest, run_prompt_tests
-from experiments.prompts import render as render_prompt
+from experiments.prompts.prompt_tests import run_prompt_tests
+from experiments.prompts.sandbox import render as render_prompt
+from experiments.prompts.version import PromptTest
 from rollout import prompt_operations
 from rollout.console import permissions
 from rollout.console.blueprint import blueprint

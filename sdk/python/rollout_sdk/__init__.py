@@ -6,3 +6,8 @@ The package talks to the service over HTTP only (`requests`): it reads the SDK c
 posts exposures and events, and fetches labelled prompt versions; it never touches Redis or the
 service's own code. `rollout_sdk.kernel` is the pure part every replica and SDK shares.
 """
+
+from rollout_sdk.answers import ClientStats, Prompt, VariantAssignment
+from rollout_sdk.client import RolloutClient
+
+__all__ = ["ClientStats", "Prompt", "RolloutClient", "VariantAssignment"]

@@ -1,6 +1,6 @@
 """The budget of one template render: steps, time and the size of every value, all bounded.
 
-`experiments.prompts` renders editors' Jinja templates in the service and in every SDK, and one
+`kernel.render` renders editors' Jinja templates in the service and in every SDK, and one
 template must never be able to hang or exhaust the process that renders it. Checking a few known
 dangerous filters is not enough (`ns.l|string` on a list doubled forty times never returns), so the
 bounds here hold by construction, whatever a template calls:
@@ -18,7 +18,7 @@ bounds here hold by construction, whatever a template calls:
   render stops past `MAX_BUILT_CHARS`, so memory stays bounded even when every value is kept (a
   list of a million large strings is refused long before it exists).
 - **Time is checked everywhere.** The deadline is checked at every call, block, loop iteration and
-  output chunk, and `experiments.deadline` interrupts the Python code of any library function the
+  output chunk, and `kernel.deadline` interrupts the Python code of any library function the
   template reaches (`textwrap` behind `wordwrap`, `pprint`, ...) when it passes.
 - **Amplifiers are checked before they run.** A few operations can build a value much larger than
   their inputs in one C call (`'x' * n`, `str.center(n)`, `%0999999d`, `str.replace('', s)`,
@@ -27,7 +27,7 @@ bounds here hold by construction, whatever a template calls:
 
 A stop is raised as `BudgetExceeded`, a `BaseException`: code a template reaches cannot swallow it
 with `except Exception` (or `except ValueError`, as Jinja's `int` filter does), and
-`experiments.prompts.render` turns it into the caller's `RenderLimitExceeded`.
+`kernel.render.render` turns it into the caller's `RenderLimitExceeded`.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from typing import Any, Final, cast
 
 from jinja2.utils import Namespace
 
-from experiments.deadline import armed
+from rollout_sdk.kernel.deadline import armed
 
 MAX_VALUE_CHARS: Final = 1_000_000
 """The largest value (about its printed length) a template may pass, build or receive."""
@@ -258,7 +258,7 @@ def current() -> Budget:
     """
     budget = _CURRENT.get(None)
     if budget is None:
-        raise RuntimeError("prompt templates are rendered with experiments.prompts.render")
+        raise RuntimeError("prompt templates are rendered with rollout_sdk.kernel.render.render")
     return budget
 
 

@@ -1,8 +1,8 @@
-"""Prompt versions: their content hash, their validation, and their sandboxed rendering.
+"""Sandboxed, bounded rendering of prompt templates: the one renderer of the service and the SDK.
 
-A prompt is a Jinja2 template plus the model and parameters it is meant for. Versions are
-immutable and identified by `content_sha256`; the service renders them for editors (the render
-endpoint, the version's own test cases) and hands them to applications through assignment.
+A prompt is a Jinja2 template plus the model and parameters it is meant for; the service renders
+it for editors (the render endpoint, a version's test cases) and applications render it through
+the SDK, with this very code, so a template renders the same everywhere.
 
 Templates are written by editors, but a leaked key or a careless loop must not take a worker down,
 so rendering is sandboxed and bounded:
@@ -21,29 +21,25 @@ so rendering is sandboxed and bounded:
 - *Bounded values, by construction.* Every filter and test is wrapped, every call, `~` and
   intercepted operator goes through the environment, and every list, tuple and dict literal is
   compiled with a hook: each value passed, built or printed is measured by the render's
-  `experiments.render_budget.Budget` and refused above `MAX_VALUE_CHARS`, and what a render builds
+  `kernel.render_budget.Budget` and refused above `MAX_VALUE_CHARS`, and what a render builds
   is summed against `MAX_BUILT_CHARS`. The few operations that can build a much larger value than
   their inputs in one step (`*`, `%`, padding, `replace`, `join`, ...) are bounded before they run.
 - *Bounded output.* The output is accumulated chunk by chunk from `Template.generate` and the
   render stops with `OutputTooLarge` as soon as it passes `max_chars`.
 
-`experiments/render_budget.py` explains why these bounds leave no template able to run away.
+`kernel/render_budget.py` explains why these bounds leave no template able to run away.
 """
 
 from __future__ import annotations
 
-import difflib
 import functools
 import hashlib
-import json
-import re
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from functools import partial
-from typing import Annotated, Any, Final, cast
+from typing import Any, Final, cast
 
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError, UndefinedError, filters, meta
 from jinja2 import nodes as jinja_nodes
@@ -53,340 +49,26 @@ from jinja2.nodes import EvalContext
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment, safe_range
 from jinja2.utils import missing, pass_eval_context
-from pydantic import AfterValidator, Field, field_validator
 
-from experiments import render_budget
-from experiments.deadline import DeadlinePassed
-from experiments.errors import Invalid
-from experiments.model import KEY_RE, Strict
+from rollout_sdk.kernel import render_budget
+from rollout_sdk.kernel.deadline import DeadlinePassed
+from rollout_sdk.kernel.render_errors import (
+    MissingVariable,
+    OutputTooLarge,
+    RenderError,
+    RenderFailed,
+    RenderLimitExceeded,
+    TemplateInvalid,
+    TemplateUnsafe,
+)
 
-MAX_TEMPLATE_BYTES: Final = 64 * 1024
-MAX_PARAMS_BYTES: Final = 16 * 1024
-MAX_TESTS: Final = 50
 MAX_OUTPUT_CHARS: Final = 100_000
 MAX_RENDER_STEPS: Final = 200_000
 RENDER_TIME_BUDGET_S: Final = 1.0
 TEMPLATE_CACHE_SIZE: Final = 512
 
-_VERSION_RE = re.compile(r"[1-9][0-9]*")
-_PARAM_RANGES: Final[Mapping[str, tuple[float, float]]] = {
-    "temperature": (0.0, 2.0),
-    "top_p": (0.0, 1.0),
-}
 
-
-# --- errors ---------------------------------------------------------------------------------------
-
-
-class PromptError(Invalid, ValueError):
-    """A prompt that cannot be accepted or rendered: the caller's input is at fault (HTTP 422).
-
-    It is an `Invalid` so rollout/errors.py maps it with the rest of the domain, and a `ValueError`
-    so a pydantic validator that calls into this module turns it into a field error.
-    """
-
-    code = "invalid_prompt"
-
-
-def _template_detail(message: str, line: int | None) -> list[dict[str, Any]]:
-    detail: dict[str, Any] = {"field": "template", "message": message}
-    if line is not None:
-        detail["line"] = line
-    return [detail]
-
-
-class TemplateInvalid(PromptError):
-    """The template does not compile; `line` is where Jinja stopped (1-based)."""
-
-    code = "template_invalid"
-
-    def __init__(self, message: str, line: int | None) -> None:
-        where = f"line {line}: " if line is not None else ""
-        super().__init__(f"template {where}{message}", _template_detail(message, line))
-        self.line = line
-
-
-class MissingVariable(PromptError):
-    """A variable the template uses was not given, or has no attribute or item it asks for.
-
-    `name` is the variable for a top-level miss (detail field `variables.<name>`) and the attribute
-    or key otherwise (detail field `variables`, with Jinja's message saying what lacks it).
-    """
-
-    code = "missing_variable"
-
-    def __init__(
-        self,
-        name: str,
-        *,
-        top_level: bool = True,
-        line: int | None = None,
-        message: str | None = None,
-    ) -> None:
-        message = message or f"missing variable {name!r}"
-        detail: dict[str, Any] = {
-            "field": f"variables.{name}" if top_level else "variables",
-            "message": message,
-        }
-        if line is not None:
-            detail["line"] = line
-        super().__init__(message, [detail])
-        self.name = name
-        self.top_level = top_level
-        self.line = line
-
-
-class TemplateUnsafe(PromptError):
-    """The template reached for something the sandbox refuses (Python internals, mutation)."""
-
-    code = "template_unsafe"
-
-    def __init__(self, message: str, line: int | None = None) -> None:
-        super().__init__(message, _template_detail(message, line))
-        self.line = line
-
-
-class RenderLimitExceeded(PromptError):
-    """The render would take too many steps, too long, or build too large a value."""
-
-    code = "render_limit_exceeded"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, _template_detail(message, None))
-
-
-class OutputTooLarge(RenderLimitExceeded):
-    """The rendered text passed `max_chars`; detected while rendering, not after."""
-
-    code = "output_too_large"
-
-    def __init__(self, max_chars: int) -> None:
-        super().__init__(f"rendered output is longer than {max_chars} characters")
-        self.max_chars = max_chars
-
-
-class RenderFailed(PromptError):
-    """Any other error the template raised while rendering (a division by zero, a bad type)."""
-
-    code = "render_failed"
-
-    def __init__(self, message: str, line: int | None = None) -> None:
-        super().__init__(message, _template_detail(message, line))
-        self.line = line
-
-
-@dataclass(frozen=True)
-class TestFailure:
-    """One failing test case of a version: its index in `tests` and every reason it failed."""
-
-    index: int
-    reasons: tuple[str, ...]
-
-
-class PromptTestFailed(PromptError):
-    """Some of a new version's test cases fail; one detail per failing case."""
-
-    code = "prompt_test_failed"
-
-    def __init__(self, failures: Sequence[TestFailure]) -> None:
-        details: list[dict[str, Any]] = [
-            {"field": f"tests.{failure.index}", "message": "; ".join(failure.reasons)}
-            for failure in failures
-        ]
-        super().__init__(f"{len(failures)} prompt test(s) failed", details)
-        self.failures = list(failures)
-
-
-class InvalidPromptName(PromptError):
-    code = "invalid_prompt_name"
-
-    def __init__(self, name: str) -> None:
-        message = f"prompt name {name!r} must match {KEY_RE.pattern}"
-        super().__init__(message, [{"field": "prompt", "message": message}])
-
-
-class InvalidPromptRef(PromptError):
-    code = "invalid_prompt_ref"
-
-    def __init__(self, ref: str, why: str) -> None:
-        message = f"prompt reference {ref!r} {why}"
-        super().__init__(message, [{"field": "prompt", "message": message}])
-
-
-# --- models at the HTTP edge ----------------------------------------------------------------------
-
-
-def _canonical_json(value: Any) -> bytes:
-    """The canonical form hashed by `content_sha256` (see there)."""
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
-
-
-def _encodable(text: str) -> str:
-    # JSON may carry lone surrogates; they cannot be hashed or stored as UTF-8, so refuse them here
-    # rather than fail later with a 500.
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("must be valid Unicode text (no lone surrogates)") from None
-    return text
-
-
-_Text = Annotated[str, AfterValidator(_encodable)]
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-class PromptExpectation(Strict):
-    """What a test case's rendered text must satisfy."""
-
-    contains: list[Annotated[_Text, Field(max_length=10_000)]] = Field(
-        default_factory=list, max_length=50
-    )
-    not_contains: list[Annotated[_Text, Field(min_length=1, max_length=10_000)]] = Field(
-        default_factory=list, max_length=50
-    )
-    max_chars: int | None = Field(default=None, gt=0)
-
-
-class PromptTest(Strict):
-    """One test case: render with `variables`, then check `expect`."""
-
-    variables: dict[str, Any] = Field(default_factory=dict)
-    expect: PromptExpectation = Field(default_factory=PromptExpectation)
-
-
-class PromptVersionCreate(Strict):
-    """The body of POST /api/v1/prompts/{prompt}/versions."""
-
-    # max_length (characters) is implied by the byte bound below; it is kept because it is cheap,
-    # runs first, and documents the bound in the OpenAPI document.
-    template: _Text = Field(min_length=1, max_length=MAX_TEMPLATE_BYTES)
-    model: _Text | None = Field(default=None, min_length=1, max_length=200)
-    params: dict[str, Any] = Field(default_factory=dict)
-    message: _Text | None = Field(default=None, max_length=2000)
-    tests: list[PromptTest] = Field(default_factory=list, max_length=MAX_TESTS)
-
-    @field_validator("template")
-    @classmethod
-    def _template_size(cls, template: str) -> str:
-        if len(template.encode("utf-8")) > MAX_TEMPLATE_BYTES:
-            raise ValueError(f"template must be at most {MAX_TEMPLATE_BYTES} bytes of UTF-8")
-        return template
-
-    @field_validator("params")
-    @classmethod
-    def _params(cls, params: dict[str, Any]) -> dict[str, Any]:
-        for key, (low, high) in _PARAM_RANGES.items():
-            if key in params and not (_is_number(params[key]) and low <= params[key] <= high):
-                raise ValueError(f"{key} must be a number from {low:g} to {high:g}")
-        max_tokens = params.get("max_tokens")
-        if "max_tokens" in params and not (
-            isinstance(max_tokens, int) and not isinstance(max_tokens, bool) and max_tokens > 0
-        ):
-            raise ValueError("max_tokens must be an integer greater than 0")
-        try:
-            size = len(_canonical_json(params))
-        except (TypeError, ValueError):
-            raise ValueError("params must be JSON (finite numbers, valid Unicode)") from None
-        if size > MAX_PARAMS_BYTES:
-            raise ValueError(f"params must be at most {MAX_PARAMS_BYTES} bytes as JSON")
-        return params
-
-
-class RenderRequest(Strict):
-    """The body of POST /api/v1/prompts/{prompt}/versions/{n}/render."""
-
-    variables: dict[str, Any] = Field(default_factory=dict)
-
-
-# --- names and references -------------------------------------------------------------------------
-
-
-def check_prompt_name(name: str) -> str:
-    """Return `name` if it is a valid prompt name (experiments.model.KEY_PATTERN), else raise."""
-    if not KEY_RE.fullmatch(name):
-        raise InvalidPromptName(name)
-    return name
-
-
-def parse_prompt_ref(ref: str) -> tuple[str, str]:
-    """Split `name@version` or `name@label` into (name, selector).
-
-    A selector of digits is a version number (1, 2, ...); anything else matching KEY_PATTERN is a
-    label. Digits with a leading zero are refused: `a@07` would otherwise be ambiguous.
-    """
-    name, at, selector = ref.partition("@")
-    if not at:
-        raise InvalidPromptRef(ref, "must be name@version or name@label")
-    if not KEY_RE.fullmatch(name):
-        raise InvalidPromptRef(ref, f"has a name that does not match {KEY_RE.pattern}")
-    if not KEY_RE.fullmatch(selector):
-        raise InvalidPromptRef(ref, f"has a version or label that does not match {KEY_RE.pattern}")
-    if selector.isdigit() and not _VERSION_RE.fullmatch(selector):
-        raise InvalidPromptRef(ref, "has a version that is not a number from 1 without leading 0")
-    return name, selector
-
-
-# --- content --------------------------------------------------------------------------------------
-
-
-def content_sha256(template: str, model: str | None, params: Mapping[str, Any]) -> str:
-    """The hex sha256 identifying a version's content: same content, same hash.
-
-    The hashed bytes are the UTF-8 encoding of the canonical JSON of
-    `{"model": model, "params": params, "template": template}`: keys sorted at every level, no
-    whitespace (separators `,` and `:`), non-ASCII characters written as themselves
-    (`ensure_ascii=False`), and no NaN or infinity. So the key order of `params` never changes the
-    hash; strings are hashed exactly as given (no Unicode normalisation, no trimming), and `1` and
-    `1.0` are different numbers. The commit message and the test cases are not content.
-    """
-    document = {"model": model, "params": dict(params), "template": template}
-    return hashlib.sha256(_canonical_json(document)).hexdigest()
-
-
-def unified_diff(a: Mapping[str, Any], b: Mapping[str, Any]) -> str:
-    """A unified diff from version `a` to version `b` (dicts with name, version, template, model,
-    params), empty when their content is the same.
-
-    Two sections, each a standard unified diff with headers `name@version/...`: the template, so its
-    hunk line numbers are the template's own, then the model and params as sorted, indented JSON.
-    """
-
-    def label(version: Mapping[str, Any], section: str) -> str:
-        return f"{version['name']}@{version['version']}/{section}"
-
-    def settings(version: Mapping[str, Any]) -> str:
-        document = {"model": version.get("model"), "params": version.get("params") or {}}
-        return json.dumps(document, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
-
-    sections = [
-        ("template", a["template"], b["template"]),
-        ("settings", settings(a), settings(b)),
-    ]
-    return "".join(
-        line
-        for section, before, after in sections
-        for line in difflib.unified_diff(
-            _diff_lines(before), _diff_lines(after), label(a, section), label(b, section)
-        )
-    )
-
-
-def _diff_lines(text: str) -> list[str]:
-    # Only "\n" breaks lines (str.splitlines would also break on \r, \v, \u2028, ... and blur the
-    # diff), and a last line without one is marked as diff(1) does, so that change is visible too.
-    lines = [line + "\n" for line in text.split("\n")]
-    last = lines.pop()
-    if last != "\n":
-        lines.append(last + "\\ No newline at end of file\n")
-    return lines
-
-
-# --- the filters that amplify, bounded before they run (see experiments.render_budget) -----------
+# --- the filters that amplify, bounded before they run (see kernel.render_budget) --------------
 
 
 def _center(value: str, width: int = 80) -> str:
@@ -679,7 +361,7 @@ class _TemplateCache:
 _CACHE = _TemplateCache(TEMPLATE_CACHE_SIZE)
 
 
-# --- compile, inspect, render, test ---------------------------------------------------------------
+# --- compile, inspect, render ---------------------------------------------------------------------
 
 
 def compile_template(template: str) -> Template:
@@ -732,7 +414,7 @@ def render(
     """Render `template` with `variables` in the sandbox, within the bounds of the module docstring.
 
     Raises TemplateInvalid, MissingVariable, TemplateUnsafe, OutputTooLarge, RenderLimitExceeded or
-    RenderFailed (all PromptError); nothing else escapes, whatever the template does.
+    RenderFailed (all RenderError); nothing else escapes, whatever the template does.
     """
     compiled = compile_template(template)
     parts: list[str] = []
@@ -749,7 +431,7 @@ def render(
         raise RenderLimitExceeded(stop.message) from None
     except DeadlinePassed:
         raise RenderLimitExceeded(f"the template took longer than {time_budget_s:g} s") from None
-    except PromptError:
+    except RenderError:
         raise
     except _UndefinedName as exc:
         raise MissingVariable(
@@ -774,38 +456,3 @@ def _template_line(exc: BaseException) -> int | None:
             line = traceback.tb_lineno
         traceback = traceback.tb_next
     return line
-
-
-def run_prompt_tests(
-    template: str, tests: Sequence[PromptTest], max_chars: int = MAX_OUTPUT_CHARS
-) -> list[TestFailure]:
-    """Render each test case and check its expectations; one TestFailure per failing case.
-
-    A template that does not compile raises TemplateInvalid (no case could pass); a case whose
-    render fails (a missing variable, an unsafe template, a limit) fails with that reason.
-    """
-    compile_template(template)
-    failures = []
-    for index, test in enumerate(tests):
-        try:
-            text = render(template, test.variables, max_chars=max_chars)
-        except PromptError as exc:
-            failures.append(TestFailure(index, (exc.message,)))
-            continue
-        expect = test.expect
-        reasons = [
-            f"does not contain {needle!r}" for needle in expect.contains if needle not in text
-        ]
-        reasons += [f"contains {needle!r}" for needle in expect.not_contains if needle in text]
-        if expect.max_chars is not None and len(text) > expect.max_chars:
-            reasons.append(f"is {len(text)} characters, longer than {expect.max_chars}")
-        if reasons:
-            failures.append(TestFailure(index, tuple(reasons)))
-    return failures
-
-
-def check_version(version: PromptVersionCreate, max_chars: int = MAX_OUTPUT_CHARS) -> None:
-    """Everything a new version must pass beyond its fields: it compiles and its tests pass."""
-    failures = run_prompt_tests(version.template, version.tests, max_chars)
-    if failures:
-        raise PromptTestFailed(failures)

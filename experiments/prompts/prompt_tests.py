@@ -1,0 +1,47 @@
+"""A version's own test cases: each rendered with its variables, its expectations checked."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from experiments.prompts.errors import PromptTestFailed, TestFailure
+from experiments.prompts.sandbox import check_template
+from experiments.prompts.version import PromptTest, PromptVersionCreate
+from rollout_sdk.kernel.render import MAX_OUTPUT_CHARS, render
+from rollout_sdk.kernel.render_errors import RenderError
+
+
+def run_prompt_tests(
+    template: str, tests: Sequence[PromptTest], max_chars: int = MAX_OUTPUT_CHARS
+) -> list[TestFailure]:
+    """Render each test case and check its expectations; one TestFailure per failing case.
+
+    A template that does not compile raises RenderRefused with code `template_invalid` (no case
+    could pass); a case whose render fails (a missing variable, an unsafe template, a limit) fails
+    with that reason.
+    """
+    check_template(template)
+    failures = []
+    for index, test in enumerate(tests):
+        try:
+            text = render(template, test.variables, max_chars=max_chars)
+        except RenderError as exc:
+            failures.append(TestFailure(index, (exc.message,)))
+            continue
+        expect = test.expect
+        reasons = [
+            f"does not contain {needle!r}" for needle in expect.contains if needle not in text
+        ]
+        reasons += [f"contains {needle!r}" for needle in expect.not_contains if needle in text]
+        if expect.max_chars is not None and len(text) > expect.max_chars:
+            reasons.append(f"is {len(text)} characters, longer than {expect.max_chars}")
+        if reasons:
+            failures.append(TestFailure(index, tuple(reasons)))
+    return failures
+
+
+def check_version(version: PromptVersionCreate, max_chars: int = MAX_OUTPUT_CHARS) -> None:
+    """Everything a new version must pass beyond its fields: it compiles and its tests pass."""
+    failures = run_prompt_tests(version.template, version.tests, max_chars)
+    if failures:
+        raise PromptTestFailed(failures)
