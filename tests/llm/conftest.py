@@ -51,6 +51,8 @@ class Service:
         return response.json() if response.content else None
 
     def prompt(self, name: str, template: str, model: str, **params: Any) -> str:
+        """A new version of a prompt of its own (`name` and a number), as `name@version`."""
+        name = f"{name}-{next(self.names)}"
         body = {"template": template, "model": model, "params": params}
         version = self.call("POST", f"/api/v1/prompts/{name}/versions", "editor", body, ok=201)
         return f"{name}@{version['version']}"
