@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response
 
-from rollout.console.security import CONTENT_SECURITY_POLICY, csrf
+from rollout.console.security import CONTENT_SECURITY_POLICY, csrf, ensure_signing_key
 
 blueprint = Blueprint(
     "console",
@@ -18,6 +18,7 @@ blueprint = Blueprint(
 @blueprint.before_request
 def _check_csrf() -> None:
     """Every form and action of the console carries the session's token (Flask-WTF)."""
+    ensure_signing_key()
     csrf.protect()
 
 

@@ -43,6 +43,12 @@ def signing_key() -> str:
     return hmac.new(master.encode(), SIGNING_LABEL, hashlib.sha256).hexdigest()
 
 
+def ensure_signing_key() -> None:
+    """A console page needs the key even before it has a cookie (its CSRF token is signed)."""
+    if not current_app.secret_key:
+        current_app.secret_key = signing_key()
+
+
 class ConsoleSessions(SecureCookieSessionInterface):
     """Flask's signed cookie sessions, keyed lazily (the store is reached on the first request,
     not at import) and Secure behind TLS."""
@@ -56,8 +62,7 @@ class ConsoleSessions(SecureCookieSessionInterface):
         return super().open_session(app, request)
 
     def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
-        if not app.secret_key:
-            app.secret_key = signing_key()
+        ensure_signing_key()
         return super().get_signing_serializer(app)
 
     def get_cookie_secure(self, app: Flask) -> bool:

@@ -25,9 +25,9 @@ from playwright.sync_api import (
     Page,
     Playwright,
     Request,
+    sync_playwright,
 )
 from playwright.sync_api import Response as PageResponse
-from playwright.sync_api import sync_playwright
 
 from rollout.embedded import EmbeddedRedis
 from tests.conftest import ADMIN_KEY
