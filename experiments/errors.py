@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import ValidationError
+
 
 class DomainError(Exception):
     """Base of every failure the core reports on purpose; `code` is stable and machine-readable."""
@@ -45,11 +47,12 @@ class Invalid(DomainError):
         if code is not None:
             self.code = code
 
-
-class Unavailable(DomainError):
-    """A dependency (Redis) cannot be reached; the request may be retried (HTTP 503)."""
-
-    code = "unavailable"
+    @classmethod
+    def of_validation(cls, error: ValidationError, prefix: str = "") -> Invalid:
+        """The fields pydantic refused, one entry each; never pydantic's own text, which
+        carries the input and links to its documentation."""
+        details = validation_details(error, prefix)
+        return cls("; ".join(f"{d['field']}: {d['message']}" for d in details), details)
 
 
 class StoredDataInvalid(DomainError):
@@ -59,3 +62,14 @@ class StoredDataInvalid(DomainError):
     """
 
     code = "stored_data_invalid"
+
+
+def validation_details(error: ValidationError, prefix: str = "") -> list[dict[str, Any]]:
+    """One entry per bad field, with a dotted path a person can find in their JSON."""
+    details = []
+    for item in error.errors(include_url=False, include_input=False):
+        path = ".".join(str(part) for part in item["loc"])
+        field = f"{prefix}.{path}" if prefix and path else (prefix or path or "body")
+        message = str(item["msg"]).removeprefix("Value error, ")
+        details.append({"field": field, "message": message, "type": item["type"]})
+    return details

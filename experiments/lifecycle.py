@@ -10,6 +10,8 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+from pydantic import ValidationError
+
 from experiments.errors import Conflict, Invalid
 from experiments.model import (
     DRAFT_ONLY_FIELDS,
@@ -236,8 +238,8 @@ def patch(experiment: Experiment, body: ExperimentPatch, now: float, actor: str)
         merged["layer_range"] = None  # a range belongs to its layer; the store claims a new one
     try:
         updated = Experiment.model_validate(merged)
-    except ValueError as exc:
-        raise Invalid(str(exc), [{"field": "body", "message": str(exc)}]) from exc
+    except ValidationError as exc:
+        raise Invalid.of_validation(exc) from exc
     shown = {
         name: (value.model_dump(mode="json") if hasattr(value, "model_dump") else value)
         for name, value in values.items()

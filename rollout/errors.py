@@ -15,7 +15,7 @@ from experiments.errors import (
     Invalid,
     NotFound,
     StoredDataInvalid,
-    Unavailable,
+    validation_details,
 )
 
 
@@ -53,7 +53,6 @@ STATUS: dict[type[DomainError], int] = {
     Invalid: 422,
     RateLimited: 429,
     StoredDataInvalid: 500,
-    Unavailable: 503,
 }
 
 HTTP_CODES = {
@@ -91,17 +90,6 @@ def status_of(error: DomainError) -> int:
         if cls in STATUS:
             return STATUS[cls]
     return 400
-
-
-def validation_details(error: ValidationError, prefix: str = "") -> list[dict[str, Any]]:
-    """One entry per bad field, with a dotted path a person can find in their JSON."""
-    details = []
-    for item in error.errors(include_url=False, include_input=False):
-        path = ".".join(str(part) for part in item["loc"])
-        field = f"{prefix}.{path}" if prefix and path else (prefix or path or "body")
-        message = str(item["msg"]).removeprefix("Value error, ")
-        details.append({"field": field, "message": message, "type": item["type"]})
-    return details
 
 
 def register_error_handlers(app: Flask) -> None:

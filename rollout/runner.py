@@ -292,13 +292,25 @@ def run_forever(redis_url: str, settings: Settings, stop: threading.Event) -> No
     dispatcher = webhooks.WebhookDispatcher(store, settings).start()
     runner = Runner(store, settings)
     log.info("rollout controller %s: every %s s", runner.owner, settings.controller_interval_s)
+    redis_down = False
     try:
         while not stop.is_set():
             started = time.monotonic()
             try:
                 runner.tick()
-            except (redis.RedisError, OSError):
-                log.warning("controller tick failed (Redis unavailable?)", exc_info=True)
+            except (redis.RedisError, OSError) as exc:
+                # One line per outage, not a traceback per tick: Redis being away (a restart, a
+                # failover) is an operational state, not a bug.
+                if not redis_down:
+                    redis_down = True
+                    log.warning(
+                        "controller tick failed: Redis unavailable (%s); retrying every tick",
+                        type(exc).__name__,
+                    )
+            else:
+                if redis_down:
+                    redis_down = False
+                    log.info("Redis reachable again; controller ticks resumed")
             elapsed = time.monotonic() - started
             stop.wait(max(0.0, settings.controller_interval_s - elapsed))
     finally:

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
-from rollout.errors import validation_details
+from experiments.errors import validation_details
 
 
 class Rejection(BaseModel):

@@ -16,9 +16,9 @@ from typing import Any, TypeVar
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from pydantic import BaseModel, ValidationError
 
-from experiments.errors import Invalid
+from experiments.errors import Invalid, validation_details
 from experiments.model import Role
-from rollout.errors import Malformed, RateLimited, TooLarge, validation_details
+from rollout.errors import Malformed, RateLimited, TooLarge
 from rollout.runtime import Runtime, runtime_of
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -18,13 +18,13 @@ from typing import Any, Final
 from flask import Blueprint, Response, request
 from pydantic import ValidationError
 
+from experiments.errors import validation_details
 from experiments.event_rules import EventWrite, event_write
 from experiments.genai_spans import Span, SpanMeasures, Unmeasured, measures_of
 from experiments.model import Experiment, Role
 from experiments.store.events import Outcome
 from rollout.api.events import Event
 from rollout.api.routing import route, runtime
-from rollout.errors import validation_details
 from rollout.observability import EVENTS
 from rollout.otlp_payload import decode_request, encode_response
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -257,7 +259,7 @@ def test_a_stale_runner_is_refused_even_when_its_decision_would_advance(
 def test_a_refused_apply_writes_nothing(store: Store) -> None:
     define(store)
     experiment = store.experiments.get(EXP)
-    version = store.config_version()
+    version = store.config.current().version
     result = store.controller.apply(
         EXP,
         Evaluated(
@@ -277,7 +279,7 @@ def test_a_refused_apply_writes_nothing(store: Store) -> None:
     assert store.controller.timeline(EXP) == []
     assert store.redis.get(keys.controller_fence(EXP)) is None
     assert store.controller.follow_ups(EXP) == []
-    assert store.config_version() == version
+    assert store.config.current().version == version
 
 
 # -- crashes -------------------------------------------------------------------------------------
@@ -311,7 +313,7 @@ def test_a_crash_after_the_apply_leaves_follow_ups_the_next_tick_carries_out(
 ) -> None:
     store = stores[0]
     define(store, webhooks=["http://127.0.0.1:9/hook"])
-    version = store.config_version()
+    version = store.config.current().version
 
     def die(*args: Any, **kwargs: Any) -> int:
         raise Crash
@@ -326,12 +328,12 @@ def test_a_crash_after_the_apply_leaves_follow_ups_the_next_tick_carries_out(
     assert advances(store) == [1]
     assert len(store.controller.timeline(EXP)) == 1
     # ... and what follows it is pending, not lost.
-    assert store.config_version() == version
+    assert store.config.current().version == version
     assert len(store.controller.follow_ups(EXP)) == 1
     assert store.controller.with_follow_ups() == [EXP]
 
     Runner(stores[1], SETTINGS, owner="next", clock=lambda: T0 + 3601).tick()
-    assert store.config_version() > version
+    assert store.config.current().version > version
     assert store.controller.follow_ups(EXP) == []
     assert store.controller.with_follow_ups() == []
     assert store.controller.webhooks.scheduled() >= 1
@@ -427,6 +429,27 @@ def test_run_forever_ramps_a_ready_experiment_and_releases_its_lease(
     assert not thread.is_alive()
     assert store.experiments.get(EXP).stage == 1
     assert store.controller.holder() is None
+
+
+def test_an_outage_is_logged_once_not_with_a_traceback_every_tick(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with socket.socket() as probe:  # a port nothing listens on: Redis is down
+        probe.bind(("127.0.0.1", 0))
+        down_url = f"redis://127.0.0.1:{probe.getsockname()[1]}/0"
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=run_forever, args=(down_url, Settings(controller_interval_s=0.02), stop)
+    )
+    with caplog.at_level(logging.INFO, logger=runner.__name__):
+        thread.start()
+        time.sleep(0.5)  # some twenty ticks
+        stop.set()
+        thread.join(timeout=10)
+    assert not thread.is_alive()
+    failed = [r for r in caplog.records if r.name == runner.__name__ and "tick" in r.message]
+    assert len(failed) == 1, [r.message for r in failed]
+    assert failed[0].levelno == logging.WARNING and failed[0].exc_info is None
 
 
 def test_an_automatic_ship_concludes_frees_the_layer_and_promotes_the_winner_prompt(
