@@ -17,7 +17,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from experiments.errors import DomainError
+from experiments.errors import DomainError, validation_details
 from experiments.model import ExperimentCreate, Key
 from experiments.prompt_labels import check_label_name
 from experiments.prompts.errors import PromptError
@@ -28,7 +28,6 @@ from experiments.prompts.version import (
     content_sha256,
     parse_prompt_ref,
 )
-from rollout.errors import validation_details
 
 YAML_SUFFIXES = (".yaml", ".yml")
 LATEST = "latest"
