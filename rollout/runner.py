@@ -36,8 +36,9 @@ from experiments.errors import Conflict, DomainError, NotFound
 from experiments.model import FINAL_STATUSES, Experiment, Status
 from experiments.store import Store
 from experiments.store.controller import ApplyStatus, Evaluated
-from rollout import operations, webhooks
+from rollout import webhooks
 from rollout.controller import Applied, Decision, decide, decision_entry, transition
+from rollout.operations import experiments as operations
 from rollout.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -18,9 +18,9 @@ from experiments.model import (
     Role,
     Status,
 )
-from rollout import operations
 from rollout.api.paging import HistoryQuery, Page, PageQuery, page_of
 from rollout.api.routing import principal_name, route, runtime
+from rollout.operations import experiments as operations
 
 blueprint = Blueprint("experiments", __name__, url_prefix="/api/v1")
 

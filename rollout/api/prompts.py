@@ -16,9 +16,9 @@ from experiments.prompt_labels import LabelProposal
 from experiments.prompts.diff import unified_diff
 from experiments.prompts.sandbox import render
 from experiments.prompts.version import PromptTest, PromptVersionCreate, RenderRequest
-from rollout import prompt_operations
 from rollout.api.paging import HistoryQuery, Page, PageQuery, page_of
 from rollout.api.routing import principal_name, route, runtime
+from rollout.operations import prompts as prompt_operations
 
 blueprint = Blueprint("prompts", __name__, url_prefix="/api/v1")
 

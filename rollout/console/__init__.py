@@ -1,7 +1,7 @@
 """The console: a server-rendered web UI for product teams and release managers, at `/`.
 
-It is a shell over the same functions the API calls (rollout/operations.py,
-rollout/prompt_operations.py, the store via the app's runtime, experiments/analysis.py): it
+It is a shell over the same functions the API calls (rollout/operations/, the store via the
+app's runtime, experiments/analysis.py): it
 decides nothing itself, it only shows and asks. It may import from rollout/ and experiments/;
 nothing outside this package imports from it except rollout/app.py, which registers it.
 Browser libraries are vendored under static/vendor (see vendor/refresh.sh), never a CDN.

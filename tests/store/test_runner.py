@@ -18,8 +18,9 @@ from experiments.store import Store, keys
 from experiments.store.controller import ApplyStatus, Evaluated
 from experiments.store.events import EventWrite
 from experiments.store.exposures import ExposureWrite
-from rollout import operations, runner
-from rollout.prompt_operations import create_version
+from rollout import runner
+from rollout.operations import experiments as operations
+from rollout.operations.prompts import create_version
 from rollout.runner import LostLease, Runner, evaluate_once, run_forever
 from rollout.settings import Settings
 

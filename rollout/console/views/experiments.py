@@ -1,7 +1,7 @@
 """The experiments list, one experiment's page (with its live part for polling), and its actions.
 
-Each action calls the same function of rollout/operations.py as its API route, with the same
-role check and review setting; a refusal is shown as the service's own error.
+Each action calls the same function of rollout/operations/experiments.py as its API route, with
+the same role check and review setting; a refusal is shown as the service's own error.
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ from flask.typing import ResponseReturnValue
 
 from experiments.errors import DomainError, Invalid
 from experiments.model import Status
-from rollout import operations
 from rollout.console import charts, permissions, ramp
 from rollout.console.blueprint import blueprint
 from rollout.console.figures import figures_of, primary_verdict, results_of
 from rollout.console.signed_in import ConsoleUser, runtime
 from rollout.console.verdicts import percent, verdict_of
 from rollout.console.views.page import render, report, signed_in
+from rollout.operations import experiments as operations
 
 ACTIONS = ("start", "pause", "resume", "advance", "rollback", "conclude")
 OFFERED: dict[Status, tuple[str, ...]] = {

@@ -11,12 +11,12 @@ from experiments.errors import DomainError, Invalid
 from experiments.prompts.prompt_tests import run_prompt_tests
 from experiments.prompts.sandbox import render as render_prompt
 from experiments.prompts.version import PromptTest
-from rollout import prompt_operations
 from rollout.console import permissions
 from rollout.console.blueprint import blueprint
 from rollout.console.side_by_side import settings_text, side_by_side
 from rollout.console.signed_in import ConsoleUser, runtime
 from rollout.console.views.page import refused, render, report, signed_in
+from rollout.operations import prompts as prompt_operations
 
 
 @blueprint.get("/prompts")

@@ -1,4 +1,4 @@
-"""Prompt operations: the imperative shell around experiments/prompts.py and prompt_labels.py.
+"""Prompt operations: the imperative shell around experiments/prompts/ and prompt_labels.py.
 
 Each reads what it needs, asks a pure function what to do, and writes the answer atomically;
 the HTTP handlers come through here (and `rollout apply` through the HTTP API).
