@@ -30,7 +30,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from experiments.model import Direction, Experiment, Metric, MetricRole, MetricType
+from experiments.model import (
+    DECISION_ROLES,
+    Direction,
+    Experiment,
+    Metric,
+    MetricRole,
+    MetricType,
+)
 from experiments.stats.comparison import Comparison, compare
 from experiments.stats.fixed import Reason
 from experiments.stats.moments import Moments, RatioMoments
@@ -56,7 +63,6 @@ class SufficientStats:
 DEFAULT_RELATIVE_EFFECT = 0.05
 """The relative change `power` sizes the experiment for, unless the caller states another."""
 
-DECISION_ROLES = frozenset({MetricRole.PRIMARY, MetricRole.GUARDRAIL})
 HOLM_ROLES = frozenset({MetricRole.PRIMARY, MetricRole.SECONDARY})
 
 

@@ -95,6 +95,11 @@ class MetricRole(StrEnum):
     GUARDRAIL = "guardrail"
 
 
+DECISION_ROLES = frozenset({MetricRole.PRIMARY, MetricRole.GUARDRAIL})
+"""The roles of the metrics a ramp decision rests on: the controller reads them, and the
+analysis corrects its always-valid intervals for as many comparisons."""
+
+
 class Direction(StrEnum):
     INCREASE = "increase"
     DECREASE = "decrease"

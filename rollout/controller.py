@@ -41,14 +41,19 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from experiments import lifecycle
-from experiments.model import Experiment, HistoryEntry, Metric, MetricRole, Status
+from experiments.model import (
+    DECISION_ROLES,
+    Experiment,
+    HistoryEntry,
+    Metric,
+    MetricRole,
+    Status,
+)
 from experiments.stats.sequential import harm_exceeds
 
 Action = Literal["advance", "hold", "rollback", "complete"]
 Effect = Literal["advance", "rollback", "pause", "conclude"]
 Applied = Literal["advanced", "proposed", "awaiting_approval", "rolled_back", "paused", "concluded"]
-
-DECISION_ROLES = frozenset({MetricRole.PRIMARY, MetricRole.GUARDRAIL})
 
 
 @dataclass(frozen=True)
