@@ -24,9 +24,9 @@ SWAGGER_UI_DIR = (
 DOCS_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>prompt-rollout API</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<link rel="icon" href="data:,">
+<link rel="icon" href="/console/static/favicon.svg">
 <link rel="stylesheet" href="/docs/assets/swagger-ui.css"></head>
-<body><div id="ui"></div>
+<body><div id="ui" data-url="/openapi.json"></div>
 <script src="/docs/assets/swagger-ui-bundle.js"></script>
 <script src="/console/static/docs.js"></script>
 </body></html>"""

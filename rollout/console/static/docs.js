@@ -2,7 +2,7 @@
 "use strict";
 window.addEventListener("DOMContentLoaded", () => {
   window.ui = SwaggerUIBundle({
-    url: "/openapi.json",
+    url: document.getElementById("ui").dataset.url,
     dom_id: "#ui",
     validatorUrl: null,
     deepLinking: true,
