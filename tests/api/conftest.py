@@ -61,6 +61,12 @@ class Api:
         return self.client.delete(path, headers=self._headers(headers), **kw)
 
 
+def ok(response: Any) -> Any:
+    """An arrange step's answer, checked: a test must not go on from a refused request."""
+    assert 200 <= response.status_code < 300, (response.status_code, response.get_json())
+    return response
+
+
 @pytest.fixture
 def clock() -> Clock:
     return Clock()

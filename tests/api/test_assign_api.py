@@ -14,7 +14,7 @@ from scipy.stats import chisquare
 
 from experiments.model import Status
 from experiments.store import Store, keys
-from tests.api.conftest import Api, Clock, experiment_body
+from tests.api.conftest import Api, Clock, experiment_body, ok
 from tests.conftest import ADMIN_KEY
 
 USERS = [f"user-{i}" for i in range(600)]
@@ -161,8 +161,8 @@ def test_a_draft_gives_control_untracked(admin: Api, sdk: Api, store: Store) -> 
 def test_resuming_brings_every_user_back_to_their_variant(admin: Api, sdk: Api) -> None:
     define(admin)
     before = variants_of(sdk, USERS[:200])
-    admin.post("/api/v1/experiments/summary-tone/pause", json={})
-    admin.post("/api/v1/experiments/summary-tone/resume", json={})
+    ok(admin.post("/api/v1/experiments/summary-tone/pause", json={}))
+    ok(admin.post("/api/v1/experiments/summary-tone/resume", json={}))
     assert variants_of(sdk, USERS[:200]) == before
 
 
@@ -188,13 +188,17 @@ def test_a_ramp_only_adds_users_and_never_moves_one(admin: Api, sdk: Api) -> Non
 def test_lowering_traffic_only_takes_users_out(admin: Api, sdk: Api) -> None:
     define(admin)
     full = variants_of(sdk, USERS[:300])
-    admin.patch("/api/v1/experiments/summary-tone", json={"traffic": 0.3})
+    lowered = ok(admin.patch("/api/v1/experiments/summary-tone", json={"traffic": 0.3}))
+    assert lowered.get_json()["traffic"] == 0.3
+    left = 0
     for user in USERS[:300]:
         one = answer(sdk, user, track=False)
         if one["in_experiment"]:
             assert one["variant"] == full[user]
         else:
             assert (one["variant"], one["reason"]) == ("control", "traffic")
+            left += 1
+    assert 150 < left < 270  # about 70% of the 300 users left; the others kept their variant
 
 
 def test_users_outside_the_targeting_get_control_untracked(
@@ -244,9 +248,9 @@ def test_leaving_experiments_out_assigns_every_running_one(admin: Api, sdk: Api)
     define(admin, "running-b")
     define(admin, "draft", start=False)
     define(admin, "paused")
-    admin.post("/api/v1/experiments/paused/pause", json={})
+    ok(admin.post("/api/v1/experiments/paused/pause", json={}))
     define(admin, "ended")
-    admin.post("/api/v1/experiments/ended/rollback", json={"reason": "r"})
+    ok(admin.post("/api/v1/experiments/ended/rollback", json={"reason": "r"}))
     assert set(assign(sdk, "u1")["assignments"]) == {"running-a", "running-b"}
 
 
@@ -320,7 +324,7 @@ def test_the_sdk_config_has_an_etag_and_answers_304_while_unchanged(admin: Api, 
 def test_the_sdk_config_changes_after_a_patch(admin: Api, sdk: Api) -> None:
     define(admin)
     etag = sdk.get("/api/v1/sdk/config").headers["ETag"]
-    admin.patch("/api/v1/experiments/summary-tone", json={"traffic": 0.4})
+    ok(admin.patch("/api/v1/experiments/summary-tone", json={"traffic": 0.4}))
     changed = sdk.get("/api/v1/sdk/config", headers={"If-None-Match": etag})
     assert changed.status_code == 200
     assert changed.headers["ETag"] != etag
@@ -402,7 +406,7 @@ def test_an_exposure_recorded_by_an_sdk_counts_as_the_first(admin: Api, sdk: Api
 
 def test_an_exposure_to_a_stopped_experiment_is_a_mismatch(admin: Api, sdk: Api) -> None:
     define(admin)
-    admin.post("/api/v1/experiments/summary-tone/rollback", json={"reason": "r"})
+    ok(admin.post("/api/v1/experiments/summary-tone/rollback", json={"reason": "r"}))
     response = sdk.post(
         "/api/v1/exposures",
         json={"exposures": [{"user_id": "u1", "experiment": "summary-tone", "variant": "control"}]},
@@ -456,9 +460,9 @@ def test_a_change_through_one_worker_reaches_another_within_a_second(
     secret = admin.post("/api/v1/keys", json={"name": "app", "role": "sdk"}).get_json()["secret"]
     elsewhere = Api(reader.test_client(), secret)
     assert answer(elsewhere, "u1", track=False)["in_experiment"] is True  # cached by the reader
-    admin.post("/api/v1/experiments/summary-tone/rollback", json={"reason": "r"})
+    ok(admin.post("/api/v1/experiments/summary-tone/rollback", json={"reason": "r"}))
     _eventually(lambda: answer(elsewhere, "u1", track=False)["reason"] == "rolled_back", 1.0)
-    admin.patch("/api/v1/experiments/summary-tone", json={"name": "Renamed"})
+    ok(admin.patch("/api/v1/experiments/summary-tone", json={"name": "Renamed"}))
     etag_before = elsewhere.get("/api/v1/sdk/config").headers["ETag"]
     define(admin, "second")
     _eventually(lambda: elsewhere.get("/api/v1/sdk/config").headers["ETag"] != etag_before, 1.0)
@@ -488,14 +492,14 @@ def test_the_config_watcher_catches_up_without_pubsub(
 def test_the_sdk_config_etag_stays_when_only_unrelated_state_changes(
     admin: Api, editor: Api, release: Api, sdk: Api
 ) -> None:
-    editor.post("/api/v1/experiments", json=experiment_body())
-    release.post("/api/v1/experiments/summary-tone/start", json={})
+    ok(editor.post("/api/v1/experiments", json=experiment_body()))
+    ok(release.post("/api/v1/experiments/summary-tone/start", json={}))
     etag = sdk.get("/api/v1/sdk/config").headers["ETag"]
-    admin.post("/api/v1/keys", json={"name": "another-app", "role": "sdk"})
-    editor.post("/api/v1/experiments", json=experiment_body("a-draft"))
+    ok(admin.post("/api/v1/keys", json={"name": "another-app", "role": "sdk"}))
+    ok(editor.post("/api/v1/experiments", json=experiment_body("a-draft")))
     again = sdk.get("/api/v1/sdk/config", headers={"If-None-Match": etag})
     assert again.status_code == 304
-    release.post("/api/v1/experiments/summary-tone/pause", json={})
+    ok(release.post("/api/v1/experiments/summary-tone/pause", json={}))
     assert sdk.get("/api/v1/sdk/config", headers={"If-None-Match": etag}).status_code == 200
 
 

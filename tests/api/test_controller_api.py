@@ -11,7 +11,7 @@ from flask import Flask
 
 from experiments.store.exposures import ExposureWrite
 from rollout.webhooks import derived_secret
-from tests.api.conftest import Api, Clock, experiment_body
+from tests.api.conftest import Api, Clock, experiment_body, ok
 
 EXP = "summary-tone"
 PLAN = {
@@ -175,7 +175,7 @@ def test_under_review_an_evaluation_proposes_the_advance(
         == 201
     )
     started = release.post(f"/api/v1/experiments/{EXP}/start", json={}).get_json()
-    other.post(f"/api/v1/experiments/{EXP}/approve", json={"change": started["pending"]["id"]})
+    ok(other.post(f"/api/v1/experiments/{EXP}/approve", json={"change": started["pending"]["id"]}))
     expose(app, 120, clock())
     clock.advance(3600)
 

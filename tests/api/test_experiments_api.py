@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from tests.api.conftest import Api, Clock, experiment_body
+from tests.api.conftest import Api, Clock, experiment_body, ok
 from tests.conftest import ADMIN_KEY
 
 ACTIONS = ("start", "pause", "resume", "advance", "rollback", "conclude")
@@ -471,7 +471,7 @@ def test_start_sets_the_first_stage_and_advance_walks_the_stages(
 
 def test_advance_without_a_rollout_plan_is_409(editor: Api, release: Api) -> None:
     create(editor)
-    act(release, "summary-tone", "start")
+    ok(act(release, "summary-tone", "start"))
     response = act(release, "summary-tone", "advance")
     assert response.status_code == 409
     assert response.get_json()["error"]["code"] == "no_rollout"
@@ -482,8 +482,8 @@ def test_conclude_records_the_winner_and_rollback_the_reason(
 ) -> None:
     create(editor, "shipped")
     create(editor, "reverted")
-    act(release, "shipped", "start")
-    act(release, "reverted", "start")
+    ok(act(release, "shipped", "start"))
+    ok(act(release, "reverted", "start"))
     shipped = act(release, "shipped", "conclude", winner="friendly").get_json()["experiment"]
     assert (shipped["winner"], shipped["ended_at"]) == ("friendly", clock.now)
     reverted = act(release, "reverted", "rollback", reason="latency").get_json()["experiment"]
@@ -492,7 +492,7 @@ def test_conclude_records_the_winner_and_rollback_the_reason(
 
 def test_conclude_with_an_unknown_winner_is_422(editor: Api, release: Api) -> None:
     create(editor)
-    act(release, "summary-tone", "start")
+    ok(act(release, "summary-tone", "start"))
     found = details(act(release, "summary-tone", "conclude", winner="nobody"))
     assert found[0]["field"] == "winner"
     assert release.get("/api/v1/experiments/summary-tone").get_json()["status"] == "running"
@@ -507,7 +507,7 @@ def test_a_bad_transition_body_is_422(
     editor: Api, release: Api, action: str, body: dict[str, Any], field: str
 ) -> None:
     create(editor)
-    act(release, "summary-tone", "start")
+    ok(act(release, "summary-tone", "start"))
     response = release.post(f"/api/v1/experiments/summary-tone/{action}", json=body)
     assert [d["field"] for d in details(response)] == [field]
 
@@ -521,15 +521,17 @@ def test_history_records_who_when_what_and_why(
     t0 = clock.now
     create(editor)
     clock.advance(10)
-    editor.patch("/api/v1/experiments/summary-tone", json={"traffic": 0.5, "reason": "be careful"})
+    ok(editor.patch(
+        "/api/v1/experiments/summary-tone", json={"traffic": 0.5, "reason": "be careful"}
+    ))
     clock.advance(10)
-    act(release, "summary-tone", "start", reason="approved in review")
+    ok(act(release, "summary-tone", "start", reason="approved in review"))
     clock.advance(10)
-    act(release, "summary-tone", "pause")
+    ok(act(release, "summary-tone", "pause"))
     clock.advance(10)
-    act(release, "summary-tone", "resume", reason="fixed")
+    ok(act(release, "summary-tone", "resume", reason="fixed"))
     clock.advance(10)
-    act(release, "summary-tone", "rollback", reason="latency up 20%")
+    ok(act(release, "summary-tone", "rollback", reason="latency up 20%"))
     response = editor.get("/api/v1/experiments/summary-tone/history")
     assert response.status_code == 200
     body = response.get_json()
@@ -552,7 +554,7 @@ def test_history_records_who_when_what_and_why(
 def test_history_pages(editor: Api) -> None:
     create(editor)
     for i in range(5):
-        editor.patch("/api/v1/experiments/summary-tone", json={"description": f"d{i}"})
+        ok(editor.patch("/api/v1/experiments/summary-tone", json={"description": f"d{i}"}))
     page = editor.get("/api/v1/experiments/summary-tone/history?offset=2&limit=2").get_json()
     assert [h["changes"] for h in page["history"]] == [{"description": "d1"}, {"description": "d2"}]
 
@@ -563,8 +565,8 @@ def test_history_of_an_unknown_experiment_is_404(editor: Api) -> None:
 
 def test_a_refused_change_leaves_no_history(editor: Api, release: Api) -> None:
     create(editor)
-    act(release, "summary-tone", "pause")
-    editor.patch("/api/v1/experiments/summary-tone", json={"traffic": 3})
+    assert act(release, "summary-tone", "pause").status_code == 409  # a draft cannot pause
+    assert editor.patch("/api/v1/experiments/summary-tone", json={"traffic": 3}).status_code == 422
     history = editor.get("/api/v1/experiments/summary-tone/history").get_json()["history"]
     assert [h["action"] for h in history] == ["create"]
 
@@ -628,7 +630,7 @@ def test_concurrent_transitions_apply_exactly_one(
 ) -> None:
     """Two workers pausing and rolling back at once: one wins, the other sees the new state."""
     create(admin)
-    act(admin, "summary-tone", "start")
+    ok(act(admin, "summary-tone", "start"))
     one, two = make_app(), make_app()
     first = Api(one.test_client(), ADMIN_KEY)
     second = Api(two.test_client(), ADMIN_KEY)
@@ -748,8 +750,8 @@ def test_a_layer_share_is_honoured_until_the_layer_is_full(editor: Api) -> None:
 def test_an_ended_experiment_gives_its_range_back(editor: Api, release: Api) -> None:
     create(editor, "one", layer="summaries", layer_share=0.6)
     create(editor, "two", layer="summaries", layer_share=0.4)
-    act(release, "one", "start")
-    act(release, "one", "conclude", winner="control")
+    ok(act(release, "one", "start"))
+    ok(act(release, "one", "conclude", winner="control"))
     created = create(editor, "three", layer="summaries", layer_share=0.6)
     assert created["layer_range"] == [0.0, 0.6]
 
@@ -809,7 +811,7 @@ def test_a_refused_layer_move_keeps_the_old_range(editor: Api) -> None:
     etag = editor.post(
         "/api/v1/experiments", json=experiment_body("one", layer="summaries", layer_share=0.5)
     ).headers["ETag"]
-    editor.patch("/api/v1/experiments/one", json={"description": "moved on"})
+    ok(editor.patch("/api/v1/experiments/one", json={"description": "moved on"}))
     stale = editor.patch(
         "/api/v1/experiments/one", json={"layer_share": 0.8}, headers={"If-Match": etag}
     )

@@ -16,7 +16,7 @@ from experiments.store import Store
 from rollout.app import create_app
 from rollout.embedded import free_port
 from rollout.settings import Settings
-from tests.api.conftest import Api, experiment_body
+from tests.api.conftest import Api, experiment_body, ok
 from tests.conftest import ADMIN_KEY
 
 HTTP_METHODS = {"get", "post", "put", "patch", "delete"}
@@ -86,7 +86,7 @@ def test_metrics_count_requests_by_route_and_status(client: FlaskClient, admin: 
     before = _samples(client, "rollout_http_requests_total")
     for _ in range(3):
         admin.get("/api/v1/experiments/missing")
-    admin.post("/api/v1/experiments", json=experiment_body("counted"))
+    ok(admin.post("/api/v1/experiments", json=experiment_body("counted")))
     admin.get("/api/v1/experiments/counted")
     after = _samples(client, "rollout_http_requests_total")
     not_found = {"method": "GET", "route": route, "status": "404"}
@@ -100,8 +100,8 @@ def test_metrics_count_requests_by_route_and_status(client: FlaskClient, admin: 
 def test_metrics_count_assignments_by_experiment_and_variant(
     client: FlaskClient, admin: Api, sdk: Api
 ) -> None:
-    admin.post("/api/v1/experiments", json=experiment_body("metered"))
-    admin.post("/api/v1/experiments/metered/start", json={})
+    ok(admin.post("/api/v1/experiments", json=experiment_body("metered")))
+    ok(admin.post("/api/v1/experiments/metered/start", json={}))
     before = _samples(client, "rollout_assignments_total")
     served: dict[str, int] = {}
     for i in range(40):

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from experiments.prompts.version import content_sha256
-from tests.api.conftest import Api, experiment_body
+from tests.api.conftest import Api, experiment_body, ok
 
 BASE = "/api/v1/prompts"
 
@@ -63,8 +63,8 @@ def test_the_same_content_as_the_latest_answers_200_with_that_version(editor: Ap
 
 
 def test_the_content_of_an_older_version_makes_a_new_version(editor: Api) -> None:
-    create(editor, template="A {{ x }}")
-    create(editor, template="B {{ x }}")
+    ok(create(editor, template="A {{ x }}"))
+    ok(create(editor, template="B {{ x }}"))
 
     response = create(editor, template="A {{ x }}")
 
@@ -165,7 +165,7 @@ def test_unknown_fields_and_oversized_templates_are_422(editor: Api) -> None:
 
 
 def test_unknown_prompts_and_versions_are_404(editor: Api) -> None:
-    create(editor)
+    ok(create(editor))
 
     assert editor.get(f"{BASE}/nothing").status_code == 404
     assert editor.get(f"{BASE}/summarize/versions/2").status_code == 404
@@ -181,8 +181,8 @@ def test_unknown_prompts_and_versions_are_404(editor: Api) -> None:
 def test_roles_editor_writes_release_reads_sdk_only_resolves(
     editor: Api, release: Api, sdk: Api
 ) -> None:
-    create(editor)
-    editor.put(f"{BASE}/summarize/labels/production", json={"version": 1})
+    ok(create(editor))
+    ok(editor.put(f"{BASE}/summarize/labels/production", json={"version": 1}))
 
     assert create(release).status_code == 403
     assert create(sdk).status_code == 403
@@ -198,8 +198,8 @@ def test_roles_editor_writes_release_reads_sdk_only_resolves(
 
 def test_the_list_is_paginated_and_sorted_by_name(editor: Api) -> None:
     for name in ["delta", "alpha", "charlie", "bravo", "echo"]:
-        create(editor, name=name)
-    create(editor, name="alpha", template="second {{ x }}")
+        ok(create(editor, name=name))
+    ok(create(editor, name="alpha", template="second {{ x }}"))
 
     first = editor.get(f"{BASE}?limit=2").get_json()
     second = editor.get(f"{BASE}?limit=2&offset=2").get_json()
@@ -216,9 +216,9 @@ def test_the_list_is_paginated_and_sorted_by_name(editor: Api) -> None:
 
 
 def test_a_prompt_shows_its_versions_without_templates_and_its_labels(editor: Api) -> None:
-    create(editor, template="one {{ x }}")
-    create(editor, template="two {{ x }}")
-    editor.put(f"{BASE}/summarize/labels/staging", json={"version": 2})
+    ok(create(editor, template="one {{ x }}"))
+    ok(create(editor, template="two {{ x }}"))
+    ok(editor.put(f"{BASE}/summarize/labels/staging", json={"version": 2}))
 
     body = editor.get(f"{BASE}/summarize").get_json()
 
@@ -321,13 +321,13 @@ def test_huge_loops_and_huge_outputs_stop_fast_with_422(
 
 
 def test_diff_shows_the_template_model_and_params_changes(editor: Api) -> None:
-    create(editor, template="Summarize {{ text }}\nBe brief.\n", params={"temperature": 0.2})
-    create(
+    ok(create(editor, template="Summarize {{ text }}\nBe brief.\n", params={"temperature": 0.2}))
+    ok(create(
         editor,
         template="Summarize {{ text }}\nBe friendly.\n",
         model="gpt-4o",
         params={"temperature": 0.4},
-    )
+    ))
 
     body = editor.get(f"{BASE}/summarize/versions/1/diff/2").get_json()
 
@@ -341,7 +341,7 @@ def test_diff_shows_the_template_model_and_params_changes(editor: Api) -> None:
 
 
 def test_diff_of_a_version_with_itself_is_empty(editor: Api) -> None:
-    create(editor)
+    ok(create(editor))
 
     body = editor.get(f"{BASE}/summarize/versions/1/diff/1").get_json()
 
@@ -353,8 +353,8 @@ def test_diff_of_a_version_with_itself_is_empty(editor: Api) -> None:
 
 
 def test_a_label_points_at_a_version_and_resolves_to_it(editor: Api, sdk: Api) -> None:
-    create(editor, template="one {{ x }}")
-    create(editor, template="two {{ x }}")
+    ok(create(editor, template="one {{ x }}"))
+    ok(create(editor, template="two {{ x }}"))
 
     moved = editor.put(f"{BASE}/summarize/labels/production", json={"version": 1})
     resolved = sdk.get(f"{BASE}/summarize/resolve?label=production")
@@ -372,13 +372,13 @@ def test_a_label_points_at_a_version_and_resolves_to_it(editor: Api, sdk: Api) -
     assert (resolved.get_json()["version"], resolved.get_json()["template"]) == (1, "one {{ x }}")
     assert resolved.get_json()["label"] == "production"
 
-    editor.put(f"{BASE}/summarize/labels/production", json={"version": 2})
+    ok(editor.put(f"{BASE}/summarize/labels/production", json={"version": 2}))
     assert sdk.get(f"{BASE}/summarize/resolve").get_json()["version"] == 2  # production by default
 
 
 def test_putting_a_label_where_it_already_points_changes_nothing(editor: Api) -> None:
-    create(editor)
-    editor.put(f"{BASE}/summarize/labels/staging", json={"version": 1})
+    ok(create(editor))
+    ok(editor.put(f"{BASE}/summarize/labels/staging", json={"version": 1}))
 
     again = editor.put(f"{BASE}/summarize/labels/staging", json={"version": 1})
 
@@ -393,7 +393,7 @@ def test_putting_a_label_where_it_already_points_changes_nothing(editor: Api) ->
 
 
 def test_labels_are_validated(editor: Api) -> None:
-    create(editor)
+    ok(create(editor))
 
     unknown_version = editor.put(f"{BASE}/summarize/labels/production", json={"version": 2})
     assert unknown_version.status_code == 422
@@ -406,7 +406,7 @@ def test_labels_are_validated(editor: Api) -> None:
 
 
 def test_resolving_an_unknown_label_or_prompt_is_404(editor: Api, sdk: Api) -> None:
-    create(editor)
+    ok(create(editor))
 
     assert sdk.get(f"{BASE}/summarize/resolve?label=staging").status_code == 404
     assert sdk.get(f"{BASE}/nothing/resolve").status_code == 404
@@ -414,12 +414,12 @@ def test_resolving_an_unknown_label_or_prompt_is_404(editor: Api, sdk: Api) -> N
 
 
 def test_label_moves_reach_the_sdk_config(editor: Api, sdk: Api) -> None:
-    create(editor, template="one {{ x }}")
-    create(editor, template="two {{ x }}")
-    editor.put(f"{BASE}/summarize/labels/production", json={"version": 1})
+    ok(create(editor, template="one {{ x }}"))
+    ok(create(editor, template="two {{ x }}"))
+    ok(editor.put(f"{BASE}/summarize/labels/production", json={"version": 1}))
     before = sdk.get("/api/v1/sdk/config")
 
-    editor.put(f"{BASE}/summarize/labels/production", json={"version": 2})
+    ok(editor.put(f"{BASE}/summarize/labels/production", json={"version": 2}))
     after = sdk.get("/api/v1/sdk/config")
 
     assert before.get_json()["prompts"]["summarize"]["labels"] == {"production": 1}
@@ -428,9 +428,9 @@ def test_label_moves_reach_the_sdk_config(editor: Api, sdk: Api) -> None:
 
 
 def test_the_history_records_versions_and_label_moves_with_their_actors(editor: Api) -> None:
-    create(editor, message="first")
-    create(editor, template="second {{ x }}")
-    editor.put(f"{BASE}/summarize/labels/production", json={"version": 2, "reason": "ship it"})
+    ok(create(editor, message="first"))
+    ok(create(editor, template="second {{ x }}"))
+    ok(editor.put(f"{BASE}/summarize/labels/production", json={"version": 2, "reason": "ship it"}))
 
     history = editor.get(f"{BASE}/summarize/history").get_json()["history"]
 
@@ -460,9 +460,9 @@ def _prompted_experiment(control: str, friendly: str) -> dict[str, Any]:
 def test_a_label_reference_is_pinned_to_a_version_when_the_experiment_is_defined(
     editor: Api,
 ) -> None:
-    create(editor, template="one {{ x }}")
-    create(editor, template="two {{ x }}")
-    editor.put(f"{BASE}/summarize/labels/production", json={"version": 1})
+    ok(create(editor, template="one {{ x }}"))
+    ok(create(editor, template="two {{ x }}"))
+    ok(editor.put(f"{BASE}/summarize/labels/production", json={"version": 1}))
 
     created = editor.post(
         "/api/v1/experiments", json=_prompted_experiment("summarize@production", "summarize@2")
@@ -478,7 +478,7 @@ def test_a_label_reference_is_pinned_to_a_version_when_the_experiment_is_defined
 
 
 def test_an_unknown_prompt_reference_is_422(editor: Api) -> None:
-    create(editor)
+    ok(create(editor))
 
     for ref in ["summarize@2", "summarize@staging", "nothing@1"]:
         response = editor.post("/api/v1/experiments", json=_prompted_experiment("summarize@1", ref))
@@ -489,19 +489,19 @@ def test_an_unknown_prompt_reference_is_422(editor: Api) -> None:
 def test_a_version_in_use_by_a_running_experiment_never_changes_or_disappears(
     editor: Api, release: Api, sdk: Api
 ) -> None:
-    create(editor, template="Control {{ x }}", params={"temperature": 0.1})
-    create(editor, template="Friendly {{ x }}")
-    editor.put(f"{BASE}/summarize/labels/production", json={"version": 1})
-    editor.post(
+    ok(create(editor, template="Control {{ x }}", params={"temperature": 0.1}))
+    ok(create(editor, template="Friendly {{ x }}"))
+    ok(editor.put(f"{BASE}/summarize/labels/production", json={"version": 1}))
+    ok(editor.post(
         "/api/v1/experiments", json=_prompted_experiment("summarize@production", "summarize@2")
-    )
+    ))
     assert release.post("/api/v1/experiments/summary-tone/start").status_code == 200
     before = editor.get(f"{BASE}/summarize/versions/1").get_json()
 
     # Everything an editor can do to the prompt meanwhile:
-    create(editor, template="Newer {{ x }}")
-    create(editor, template="Control {{ x }}", params={"temperature": 0.9})
-    editor.put(f"{BASE}/summarize/labels/production", json={"version": 3})
+    ok(create(editor, template="Newer {{ x }}"))
+    ok(create(editor, template="Control {{ x }}", params={"temperature": 0.9}))
+    ok(editor.put(f"{BASE}/summarize/labels/production", json={"version": 3}))
     assert editor.delete(f"{BASE}/summarize/versions/1").status_code == 405
     assert editor.delete(f"{BASE}/summarize").status_code == 405
     assert editor.put(f"{BASE}/summarize/versions/1", json=version()).status_code == 405
@@ -523,11 +523,11 @@ def test_a_version_in_use_by_a_running_experiment_never_changes_or_disappears(
 def test_concluding_moves_production_to_the_winner_in_both_histories(
     editor: Api, release: Api
 ) -> None:
-    create(editor, template="one {{ x }}")
-    create(editor, template="two {{ x }}")
-    editor.put(f"{BASE}/summarize/labels/production", json={"version": 1})
-    editor.post("/api/v1/experiments", json=_prompted_experiment("summarize@1", "summarize@2"))
-    release.post("/api/v1/experiments/summary-tone/start")
+    ok(create(editor, template="one {{ x }}"))
+    ok(create(editor, template="two {{ x }}"))
+    ok(editor.put(f"{BASE}/summarize/labels/production", json={"version": 1}))
+    ok(editor.post("/api/v1/experiments", json=_prompted_experiment("summarize@1", "summarize@2")))
+    ok(release.post("/api/v1/experiments/summary-tone/start"))
 
     concluded = release.post(
         "/api/v1/experiments/summary-tone/conclude", json={"winner": "friendly"}

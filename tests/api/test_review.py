@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from tests.api.conftest import Api, _key, experiment_body
+from tests.api.conftest import Api, _key, experiment_body, ok
 from tests.conftest import ADMIN_KEY
 
 EXP = "/api/v1/experiments"
@@ -192,7 +192,7 @@ def test_an_approval_names_its_change_and_cannot_approve_another(
 ) -> None:
     _running(reviewed, rollout=STAGES)
     release, release2 = reviewed["release"], reviewed["release2"]
-    release.post(f"{EXP}/summary-tone/advance")
+    ok(release.post(f"{EXP}/summary-tone/advance"))
 
     unknown = release2.post(f"{EXP}/summary-tone/approve", json={"change": "not-a-change"})
     missing = release2.post(f"{EXP}/summary-tone/approve", json={})
@@ -231,7 +231,7 @@ def test_review_cannot_be_switched_off_once_started(
 ) -> None:
     _define(editor, review=True, traffic=0.1)
     change = release.post(f"{EXP}/summary-tone/start").get_json()["pending"]["id"]
-    second_release.post(f"{EXP}/summary-tone/approve", json={"change": change})
+    ok(second_release.post(f"{EXP}/summary-tone/approve", json={"change": change}))
 
     refused = editor.patch(f"{EXP}/summary-tone", json={"review": False})
     raised = release.patch(f"{EXP}/summary-tone", json={"traffic": 1.0})
@@ -337,7 +337,7 @@ def test_a_label_proposal_outrun_by_a_conclusion_is_stale(reviewed: dict[str, Ap
         "pending"
     ]["id"]
 
-    release.post(f"{EXP}/summary-tone/conclude", json={"winner": "friendly"})
+    ok(release.post(f"{EXP}/summary-tone/conclude", json={"winner": "friendly"}))
     stale = editor2.post(f"{PROMPTS}/summarize/approve", json={"change": change})
 
     assert (stale.status_code, _error(stale)) == (409, "stale_approval")
@@ -374,7 +374,7 @@ def test_the_label_move_and_its_approval_stand_in_the_prompt_history(
     change = editor.put(
         f"{PROMPTS}/summarize/labels/production", json={"version": 2, "reason": "warmer"}
     ).get_json()["pending"]["id"]
-    release2.post(f"{PROMPTS}/summarize/approve", json={"change": change})
+    ok(release2.post(f"{PROMPTS}/summarize/approve", json={"change": change}))
 
     history = editor.get(f"{PROMPTS}/summarize/history").get_json()["history"][3:]
 
@@ -395,7 +395,7 @@ def test_an_approved_label_move_reaches_the_sdk_config(reviewed: dict[str, Api])
     ]["id"]
     assert "summarize" not in sdk.get("/api/v1/sdk/config").get_json()["prompts"]
 
-    editor2.post(f"{PROMPTS}/summarize/approve", json={"change": change})
+    ok(editor2.post(f"{PROMPTS}/summarize/approve", json={"change": change}))
 
     assert sdk.get("/api/v1/sdk/config").get_json()["prompts"]["summarize"]["labels"] == {
         "production": 2

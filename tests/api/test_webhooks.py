@@ -24,7 +24,7 @@ from rollout.webhooks import (
     derived_secret,
     verify,
 )
-from tests.api.conftest import Api, Clock, experiment_body
+from tests.api.conftest import Api, Clock, experiment_body, ok
 from tests.conftest import ADMIN_KEY
 
 EXP = "summary-tone"
@@ -172,7 +172,7 @@ def test_a_per_experiment_webhook_is_signed_with_its_own_secret(
 ) -> None:
     receiver = receiver_factory()
     setup = build(make_app, clock, (), webhooks=[receiver.url])
-    setup.release.post(f"/api/v1/experiments/{EXP}/evaluate")
+    ok(setup.release.post(f"/api/v1/experiments/{EXP}/evaluate"))
     running.append(dispatcher(setup.app).start())
 
     [request] = receiver.wait_for(1)
@@ -191,7 +191,7 @@ def test_a_failing_receiver_is_retried_with_backoff_until_it_answers(
     receiver = receiver_factory()
     receiver.answers = [500, 503]
     setup = build(make_app, clock, (receiver.url,))
-    setup.release.post(f"/api/v1/experiments/{EXP}/evaluate")
+    ok(setup.release.post(f"/api/v1/experiments/{EXP}/evaluate"))
     running.append(dispatcher(setup.app, backoff_s=0.2).start())
 
     requests = receiver.wait_for(3)
@@ -213,7 +213,7 @@ def test_a_dead_receiver_is_given_up_after_the_last_attempt(
 ) -> None:
     dead = f"http://127.0.0.1:{free_port()}/hook"  # nothing listens there
     setup = build(make_app, clock, (dead,))
-    setup.release.post(f"/api/v1/experiments/{EXP}/evaluate")
+    ok(setup.release.post(f"/api/v1/experiments/{EXP}/evaluate"))
     running.append(dispatcher(setup.app, backoff_s=0.01, max_attempts=3).start())
     store = setup.app.extensions["rollout"].store
 
