@@ -1,6 +1,11 @@
 """The only package that speaks Redis: key builders, Lua scripts, and one store per aggregate.
 
-`Store` bundles them around one client so the service opens a single connection pool.
+It may import redis-py and the domain's values (experiments.model, event_rules, the sums of
+experiments.stats.sufficient) to read and write them; it decides nothing (a rule lives in the
+domain, a multi-key update in one Lua script or pipeline) and never imports rollout/, Flask or
+the statistics that need scipy, so `import experiments.store` stays light. Outside it, nothing
+holds a Redis client: the service reaches Redis through `Store` and its aggregates, never
+through `Store.redis`. `Store` bundles them around one client, so a process opens one pool.
 """
 
 from __future__ import annotations
