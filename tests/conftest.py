@@ -39,6 +39,15 @@ def store(redis_url: str) -> Iterator[Store]:
 
 
 @pytest.fixture
+def raw_redis(redis_url: str) -> Iterator[redis.Redis]:
+    """A client of its own, for a test that looks at or damages what the store keeps: the
+    store's client (`Store.redis`) is for the store alone."""
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    yield client
+    client.close()
+
+
+@pytest.fixture
 def admin_key() -> str:
     return ADMIN_KEY
 

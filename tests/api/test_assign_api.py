@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import redis
 from flask import Flask
 from scipy.stats import chisquare
 
@@ -90,7 +91,7 @@ def test_weights_are_honoured(admin: Api, sdk: Api) -> None:
 
 
 def test_track_records_the_first_exposure_once(
-    admin: Api, sdk: Api, store: Store, clock: Clock
+    admin: Api, sdk: Api, store: Store, clock: Clock, raw_redis: redis.Redis
 ) -> None:
     define(admin)
     first = answer(sdk, "u1")
@@ -98,27 +99,31 @@ def test_track_records_the_first_exposure_once(
     again = answer(sdk, "u1")
     assert again == first
     index = ["control", "friendly"].index(first["variant"])
-    raw = store.redis.hget(keys.exposures("summary-tone"), "u1")
+    raw = raw_redis.hget(keys.exposures("summary-tone"), "u1")
     assert raw == f"{index}:{int(clock.now - 100)}"  # the first time, not the second
     assert store.exposures.variant_of("summary-tone", "u1") == index
-    stats = store.redis.hgetall(keys.sufficient_stats("summary-tone"))
+    stats = raw_redis.hgetall(keys.sufficient_stats("summary-tone"))
     assert stats == {f"users:{index}": "1"}
 
 
-def test_track_false_writes_nothing(admin: Api, sdk: Api, store: Store) -> None:
+def test_track_false_writes_nothing(
+    admin: Api, sdk: Api, store: Store, raw_redis: redis.Redis
+) -> None:
     define(admin)
     assert answer(sdk, "u1", track=False)["in_experiment"] is True
-    assert not store.redis.exists(keys.exposures("summary-tone"))
-    assert not store.redis.exists(keys.sufficient_stats("summary-tone"))
+    assert not raw_redis.exists(keys.exposures("summary-tone"))
+    assert not raw_redis.exists(keys.sufficient_stats("summary-tone"))
 
 
-def test_the_recorded_variant_stands_for_the_user(admin: Api, sdk: Api, store: Store) -> None:
+def test_the_recorded_variant_stands_for_the_user(
+    admin: Api, sdk: Api, store: Store, raw_redis: redis.Redis
+) -> None:
     """The first exposure is the user's variant from then on, even if a computation would differ."""
     define(admin)
     computed = answer(sdk, "u1", track=False)["variant"]
     other = "friendly" if computed == "control" else "control"
     index = ["control", "friendly"].index(other)
-    store.redis.hset(keys.exposures("summary-tone"), "u1", f"{index}:1")
+    raw_redis.hset(keys.exposures("summary-tone"), "u1", f"{index}:1")
     tracked = answer(sdk, "u1")
     assert tracked["variant"] == other
     assert tracked["config"] == {"tone": "neutral" if other == "control" else "friendly"}
@@ -140,6 +145,7 @@ def test_an_operated_experiment_gives_everyone_one_variant_untracked(
     body: dict[str, Any],
     variant: str,
     reason: str,
+    raw_redis: redis.Redis,
 ) -> None:
     define(admin)
     assert admin.post(f"/api/v1/experiments/summary-tone/{action}", json=body).status_code == 200
@@ -147,15 +153,17 @@ def test_an_operated_experiment_gives_everyone_one_variant_untracked(
     assert {(a["variant"], a["in_experiment"], a["reason"]) for a in answers} == {
         (variant, False, reason)
     }
-    assert not store.redis.exists(keys.exposures("summary-tone"))
+    assert not raw_redis.exists(keys.exposures("summary-tone"))
 
 
-def test_a_draft_gives_control_untracked(admin: Api, sdk: Api, store: Store) -> None:
+def test_a_draft_gives_control_untracked(
+    admin: Api, sdk: Api, store: Store, raw_redis: redis.Redis
+) -> None:
     define(admin, start=False)
     one = answer(sdk, "u1")
     assert (one["variant"], one["in_experiment"]) == ("control", False)
     assert one["reason"] == "not_running"
-    assert not store.redis.exists(keys.exposures("summary-tone"))
+    assert not raw_redis.exists(keys.exposures("summary-tone"))
 
 
 def test_resuming_brings_every_user_back_to_their_variant(admin: Api, sdk: Api) -> None:
@@ -202,7 +210,7 @@ def test_lowering_traffic_only_takes_users_out(admin: Api, sdk: Api) -> None:
 
 
 def test_users_outside_the_targeting_get_control_untracked(
-    admin: Api, sdk: Api, store: Store
+    admin: Api, sdk: Api, store: Store, raw_redis: redis.Redis
 ) -> None:
     define(admin, targeting={"country": {"in": ["DE", "FR"]}, "age": {"gte": 18}})
     outside = [
@@ -218,10 +226,10 @@ def test_users_outside_the_targeting_get_control_untracked(
             False,
             "targeting",
         )
-    assert not store.redis.exists(keys.exposures("summary-tone"))
+    assert not raw_redis.exists(keys.exposures("summary-tone"))
     inside = [answer(sdk, u, attributes={"country": "FR", "age": 40}) for u in USERS[:50]]
     assert all(a["in_experiment"] for a in inside)
-    assert store.redis.hlen(keys.exposures("summary-tone")) == 50
+    assert raw_redis.hlen(keys.exposures("summary-tone")) == 50
 
 
 def test_experiments_of_a_layer_never_share_an_included_user(admin: Api, sdk: Api) -> None:
@@ -265,7 +273,9 @@ def test_an_explicit_list_may_name_experiments_in_any_state(admin: Api, sdk: Api
     assert list(body["assignments"]) == ["draft", "running"]
 
 
-def test_an_unknown_experiment_is_404_naming_it(admin: Api, sdk: Api, store: Store) -> None:
+def test_an_unknown_experiment_is_404_naming_it(
+    admin: Api, sdk: Api, store: Store, raw_redis: redis.Redis
+) -> None:
     define(admin)
     response = sdk.post(
         "/api/v1/assign", json={"user_id": "u1", "experiments": ["summary-tone", "ghost"]}
@@ -274,7 +284,7 @@ def test_an_unknown_experiment_is_404_naming_it(admin: Api, sdk: Api, store: Sto
     error = response.get_json()["error"]
     assert error["code"] == "not_found"
     assert "ghost" in error["message"]
-    assert not store.redis.exists(keys.exposures("summary-tone"))
+    assert not raw_redis.exists(keys.exposures("summary-tone"))
 
 
 @pytest.mark.parametrize(
@@ -469,7 +479,7 @@ def test_a_change_through_one_worker_reaches_another_within_a_second(
 
 
 def test_the_config_watcher_catches_up_without_pubsub(
-    make_app: Callable[..., Flask], store: Store
+    make_app: Callable[..., Flask], store: Store, raw_redis: redis.Redis
 ) -> None:
     """A change whose message is lost (only the version moved) is seen at the next poll."""
     reader = make_app()
@@ -484,8 +494,8 @@ def test_the_config_watcher_catches_up_without_pubsub(
     paused = experiment.model_copy(
         update={"status": Status.PAUSED, "revision": experiment.revision + 1}
     )
-    store.redis.set(keys.experiment("summary-tone"), paused.model_dump_json())
-    store.redis.incr(keys.CONFIG_VERSION)  # no PUBLISH
+    raw_redis.set(keys.experiment("summary-tone"), paused.model_dump_json())
+    raw_redis.incr(keys.CONFIG_VERSION)  # no PUBLISH
     _eventually(lambda: answer(sdk, "u1", track=False)["reason"] == "paused", 1.5)
 
 

@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 import pytest
+import redis
 
 from experiments.store import Store, keys
 from rollout.runner import Runner
@@ -31,9 +32,9 @@ def deep_json(depth: int) -> str:
     return '{"next":' * (depth - 1) + '{"leaf":true}' + "}" * (depth - 1)
 
 
-def poisoned_document(store: Store, key: str) -> str:
+def poisoned_document(raw_redis: redis.Redis, key: str) -> str:
     """The stored document of `key` with its second variant's config nested DEPTH deep."""
-    raw = store.redis.get(keys.experiment(key))
+    raw = raw_redis.get(keys.experiment(key))
     assert raw is not None
     document = json.loads(raw)
     assert document["variants"][1]["config"] == {"tone": "friendly"}
@@ -53,13 +54,15 @@ CORRUPT = {
 
 
 @pytest.fixture(params=sorted(CORRUPT))
-def poisoned(request: pytest.FixtureRequest, admin: Api, store: Store) -> str:
+def poisoned(
+    request: pytest.FixtureRequest, admin: Api, store: Store, raw_redis: redis.Redis
+) -> str:
     """Two running experiments, `good` and `bad`; `bad` then corrupted straight in Redis."""
     define(admin, "good")
     define(admin, "bad")
     kind: str = request.param
-    text = poisoned_document(store, "bad") if kind == "deep_config" else CORRUPT[kind]
-    store.redis.set(keys.experiment("bad"), text)
+    text = poisoned_document(raw_redis, "bad") if kind == "deep_config" else CORRUPT[kind]
+    raw_redis.set(keys.experiment("bad"), text)
     store.announce_change()
     return kind
 
@@ -144,10 +147,10 @@ def test_reading_an_unreadable_experiment_is_the_services_failure(
 
 @pytest.mark.parametrize("operation", ["rollback", "pause"])
 def test_a_poisoned_config_can_still_be_stopped(
-    admin: Api, store: Store, release: Api, sdk: Api, operation: str
+    admin: Api, store: Store, release: Api, sdk: Api, operation: str, raw_redis: redis.Redis
 ) -> None:
     define(admin, "bad")
-    store.redis.set(keys.experiment("bad"), poisoned_document(store, "bad"))
+    raw_redis.set(keys.experiment("bad"), poisoned_document(raw_redis, "bad"))
     store.announce_change()
     stopped = release.post(f"/api/v1/experiments/bad/{operation}", json={"reason": "poisoned"})
     assert stopped.status_code == 200, stopped.get_json()
@@ -165,10 +168,10 @@ def test_a_poisoned_config_can_still_be_stopped(
 
 
 def test_a_document_that_is_not_json_cannot_be_salvaged_and_says_so(
-    admin: Api, store: Store, release: Api
+    admin: Api, store: Store, release: Api, raw_redis: redis.Redis
 ) -> None:
     define(admin, "bad")
-    store.redis.set(keys.experiment("bad"), "{not json")
+    raw_redis.set(keys.experiment("bad"), "{not json")
     answer = release.post("/api/v1/experiments/bad/rollback", json={"reason": "corrupt"})
     error = assert_error(answer, 500, "stored_data_invalid")
     assert "cannot be salvaged" in error["message"]
@@ -182,10 +185,10 @@ def test_the_controller_goes_on_past_an_unreadable_experiment(
 
 
 def test_the_controller_goes_on_past_an_experiment_whose_evaluation_fails(
-    admin: Api, store: Store, redis_url: str
+    admin: Api, store: Store, redis_url: str, raw_redis: redis.Redis
 ) -> None:
     define(admin, "broken")
     define(admin, "good")
-    store.redis.hset(keys.sufficient_stats("broken"), "users:0", "not a number")
+    raw_redis.hset(keys.sufficient_stats("broken"), "users:0", "not a number")
     evaluations = Runner(store, Settings.from_env({"REDIS_URL": redis_url})).tick()
     assert [e.experiment.key for e in evaluations] == ["good"]
