@@ -226,6 +226,9 @@ class Watch:
         dialog.accept()
 
     def on_failed(self, request: Request) -> None:
+        # A load the page itself cancelled by navigating on (a late favicon) is not a failure.
+        if request.failure == "net::ERR_ABORTED" and request.resource_type in {"other", "image"}:
+            return
         self.problems.append(f"request failed: {request.url} ({request.failure})")
 
 
