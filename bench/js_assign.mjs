@@ -1,111 +1,168 @@
 // Local assignment in the TypeScript SDK against GrowthBook's JavaScript SDK doing the same work,
-// on the same 200k users, in one run:
+// on the same users, in one run:
 //
 //   npm ci --prefix sdk/js && npm run build --prefix sdk/js && node bench/js_assign.mjs
+//   node bench/js_assign.mjs --baseline /path/to/an/older/sdk/js   # also that build, same run
 //
-// The same work: one experiment, two variants 50/50, targeting `country in [DE, FR]`, full
-// traffic; each user in the experiment queues one exposure (our client's queue; GrowthBook's
-// trackingCallback pushing onto an array). Each round uses fresh users, so no cache helps either
-// side. Also printed: the hash alone (pure-TS SHA-256 against node:crypto's createHash) and the
-// package's size as installed (dist plus its runtime dependencies).
+// The same work: one experiment, two variants 50/50, targeting `country in [DE, FR]`; each user
+// in the experiment queues one exposure (our client's queue; GrowthBook's trackingCallback
+// pushing the same record onto an array). Two scenarios: full traffic (GrowthBook coverage 1),
+// and half the eligible users (coverage 0.5), where our specification hashes twice (traffic,
+// then variant) and GrowthBook once.
+//
+// Fair measurement: every side gets the same prebuilt user objects (GrowthBook its prebuilt
+// `{ attributes }` contexts, so neither allocates in the loop on the caller's behalf) and a
+// fresh client per round; a warm-up round is discarded; each round runs the sides in a rotated
+// order on fresh users (no exposure cache helps anyone); the figure is the median over rounds,
+// both of wall time and of the process's CPU time (the latter counts GC threads too and is the
+// steadier one on a loaded machine). Also printed: the hash alone (pure-TS SHA-256 against
+// node:crypto's createHash) and the package's size as installed (dist plus runtime dependencies).
 import { createHash } from "node:crypto";
 import { readdirSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const sdk = fileURLToPath(new URL("../sdk/js/", import.meta.url));
 const require = createRequire(join(sdk, "package.json"));
-const { RolloutClient, bucketOf } = await import(join(sdk, "dist/esm/index.js"));
 const { GrowthBookClient } = require("@growthbook/growthbook");
 
-const USERS = 200_000;
-const ROUNDS = 5;
+const argv = process.argv.slice(2);
+const baselineAt = argv.indexOf("--baseline");
+const builds = [["ours", sdk]];
+if (baselineAt >= 0) builds.push(["baseline", resolve(argv[baselineAt + 1])]);
+const sdks = {};
+for (const [name, dir] of builds) sdks[name] = await import(join(dir, "dist/esm/index.js"));
+const SaltedBucket = (await import(join(sdk, "dist/esm/hashing.js"))).SaltedBucket;
+
+const USERS = Number(process.env.USERS ?? 200_000);
+const ROUNDS = Number(process.env.ROUNDS ?? 7);
 const COUNTRIES = ["DE", "FR", "US", "GB"];
 
-const document = {
-  version: 1,
-  experiments: [{
-    key: "summary-tone", seed: "summary-tone", status: "running", control: "control", traffic: 1.0,
-    targeting: { country: { in: ["DE", "FR"] } }, layer: null, layer_range: null, winner: null,
-    variants: [{ key: "control", weight: 0.5, config: null, prompt: null }, { key: "friendly", weight: 0.5, config: null, prompt: null }],
-  }],
-};
-const growthbookExperiment = {
-  key: "summary-tone", variations: ["control", "friendly"], weights: [0.5, 0.5], coverage: 1,
+function documentAt(traffic) {
+  return {
+    version: 1,
+    experiments: [{
+      key: "summary-tone", seed: "summary-tone", status: "running", control: "control", traffic,
+      targeting: { country: { in: ["DE", "FR"] } }, layer: null, layer_range: null, winner: null,
+      variants: [{ key: "control", weight: 0.5, config: null, prompt: null }, { key: "friendly", weight: 0.5, config: null, prompt: null }],
+    }],
+  };
+}
+const growthbookExperimentAt = (coverage) => ({
+  key: "summary-tone", variations: ["control", "friendly"], weights: [0.5, 0.5], coverage,
   condition: { country: { $in: ["DE", "FR"] } }, hashAttribute: "id",
-};
+});
 
-function population(round) {
-  return Array.from({ length: USERS }, (_, i) => ({ id: `user-${round}-${i}`, country: COUNTRIES[i % COUNTRIES.length] }));
+function population(round, count) {
+  const users = Array.from({ length: count }, (_, i) => ({ id: `user-${round}-${i}`, country: COUNTRIES[i % COUNTRIES.length] }));
+  return { users, contexts: users.map((attributes) => ({ attributes })) };
 }
 
-function ours(users) {
-  const client = new RolloutClient({
-    url: "http://127.0.0.1:9", apiKey: "bench", bootstrap: document, flushIntervalMs: 3_600_000,
-    maxQueue: 10_000_000, exposureCacheSize: 10_000_000, logger: { warn() {}, error() {} },
-  });
+/** Wall and CPU nanoseconds per user of `loop()`. */
+function timed(count, loop) {
+  const cpu = process.cpuUsage();
   const started = process.hrtime.bigint();
-  let inExperiment = 0;
-  for (const user of users) {
-    if (client.assign(user.id, "summary-tone", { country: user.country }).inExperiment) inExperiment++;
-  }
-  const elapsed = Number(process.hrtime.bigint() - started);
-  const queued = client.stats().exposuresQueued;
-  void client.close(0);
-  return { elapsed, inExperiment, queued };
+  const result = loop();
+  const wall = Number(process.hrtime.bigint() - started) / count;
+  const used = process.cpuUsage(cpu);
+  return { wall, cpu: ((used.user + used.system) * 1000) / count, ...result };
 }
 
-async function growthbook(users) {
-  const queue = [];
-  const gb = new GrowthBookClient({
-    trackingCallback: (experiment, result, user) => {
-      queue.push({ user_id: user.attributes.id, experiment: experiment.key, variant: result.value });
-    },
-  });
-  await gb.init({ payload: { features: {} } });
-  const started = process.hrtime.bigint();
-  let inExperiment = 0;
-  for (const user of users) {
-    if (gb.runInlineExperiment(growthbookExperiment, { attributes: user }).inExperiment) inExperiment++;
-  }
-  const elapsed = Number(process.hrtime.bigint() - started);
-  gb.destroy?.();
-  return { elapsed, inExperiment, queued: queue.length };
+function rollout(build, traffic) {
+  return ({ users }) => {
+    const client = new build.RolloutClient({
+      url: "http://127.0.0.1:9", apiKey: "bench", bootstrap: documentAt(traffic), flushIntervalMs: 3_600_000,
+      maxQueue: 10_000_000, exposureCacheSize: 10_000_000, logger: { warn() {}, error() {} },
+    });
+    const run = timed(users.length, () => {
+      let inExperiment = 0;
+      for (let i = 0; i < users.length; i++) {
+        const user = users[i];
+        if (client.assign(user.id, "summary-tone", user).inExperiment) inExperiment++;
+      }
+      return { inExperiment };
+    });
+    // The client may hold one batch in flight (to the unreachable URL): it is not in the queue.
+    const queued = client.stats().exposuresQueued;
+    void client.close(0);
+    if (queued + 1000 < run.inExperiment || queued > run.inExperiment) throw new Error(`exposures not queued: ${queued} of ${run.inExperiment}`);
+    return run;
+  };
 }
 
-function hashes(users, pure) {
-  const started = process.hrtime.bigint();
-  let sum = 0;
-  for (const user of users) {
-    if (pure) {
-      sum += bucketOf(user.id, "summary-tone:variant");
-    } else {
-      const digest = createHash("sha256").update(`summary-tone:variant\x1f${user.id}`).digest();
-      sum += (digest.readUInt32BE(0) * 2 ** 21 + (digest.readUInt32BE(4) >>> 11)) * 2 ** -53;
+function growthbook(coverage) {
+  const experiment = growthbookExperimentAt(coverage);
+  return async ({ contexts }) => {
+    const queue = [];
+    const gb = new GrowthBookClient({
+      trackingCallback: (tracked, result, user) => {
+        queue.push({ user_id: user.attributes.id, experiment: tracked.key, variant: result.value });
+      },
+    });
+    await gb.init({ payload: { features: {} } });
+    const run = timed(contexts.length, () => {
+      let inExperiment = 0;
+      for (let i = 0; i < contexts.length; i++) {
+        if (gb.runInlineExperiment(experiment, contexts[i]).inExperiment) inExperiment++;
+      }
+      return { inExperiment };
+    });
+    gb.destroy?.();
+    if (queue.length !== run.inExperiment) throw new Error(`GrowthBook tracked ${queue.length} of ${run.inExperiment}`);
+    return run;
+  };
+}
+
+function hashing(pure) {
+  const salted = new SaltedBucket("summary-tone:variant");
+  return ({ users }) => timed(users.length, () => {
+    let sum = 0;
+    for (let i = 0; i < users.length; i++) {
+      const id = users[i].id;
+      if (pure) {
+        sum += salted.bucket(id);
+      } else {
+        const digest = createHash("sha256").update(`summary-tone:variant\x1f${id}`).digest();
+        sum += (digest.readUInt32BE(0) * 2 ** 21 + (digest.readUInt32BE(4) >>> 11)) * 2 ** -53;
+      }
     }
+    return { sum };
+  });
+}
+
+const sides = {};
+for (const [label, traffic] of [["full traffic", 1.0], ["traffic 0.5", 0.5]]) {
+  for (const [name] of builds) sides[`${name} | ${label}`] = rollout(sdks[name], traffic);
+  sides[`GrowthBook | ${label}`] = growthbook(traffic);
+}
+sides["SHA-256 bucket, pure TS"] = hashing(true);
+sides["SHA-256 bucket, node:crypto"] = hashing(false);
+
+const names = Object.keys(sides);
+const samples = Object.fromEntries(names.map((name) => [name, []]));
+for (let round = 0; round <= ROUNDS; round++) {
+  const people = population(round, round === 0 ? USERS / 4 : USERS);
+  const answers = {};
+  for (let k = 0; k < names.length; k++) {
+    const name = names[(k + round) % names.length];
+    const run = await sides[name](people);
+    answers[name] = run;
+    if (round > 0) samples[name].push(run);
   }
-  return { elapsed: Number(process.hrtime.bigint() - started), sum };
+  const full = names.filter((n) => n.endsWith("full traffic")).map((n) => answers[n].inExperiment);
+  if (new Set(full).size !== 1) throw new Error(`not the same answers at full traffic: ${full}`);
+  for (const name of names.filter((n) => n.endsWith("traffic 0.5"))) {
+    const share = answers[name].inExperiment / people.users.length;
+    if (Math.abs(share - 0.25) > 0.01) throw new Error(`${name}: ${share} of users in the experiment, not a quarter`);
+  }
+  if (Math.abs(answers["SHA-256 bucket, pure TS"].sum - answers["SHA-256 bucket, node:crypto"].sum) > 1e-6) {
+    throw new Error("the two SHA-256 disagree");
+  }
 }
 
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
-const results = { ours: [], growthbook: [], pure: [], nodeCrypto: [] };
-for (let round = 0; round < ROUNDS; round++) {
-  const users = population(round);
-  const a = ours(users);
-  const b = await growthbook(users);
-  // Our client may hold one batch in flight (the unreachable URL): it is not in the queue.
-  if (a.inExperiment !== b.inExperiment || a.queued + 1000 < a.inExperiment || b.queued !== b.inExperiment) {
-    throw new Error(`not the same work: ${JSON.stringify({ a, b })}`);
-  }
-  results.ours.push(a.elapsed / USERS);
-  results.growthbook.push(b.elapsed / USERS);
-  const pure = hashes(users, true);
-  const native = hashes(users, false);
-  if (Math.abs(pure.sum - native.sum) > 1e-6) throw new Error("the two SHA-256 disagree");
-  results.pure.push(pure.elapsed / USERS);
-  results.nodeCrypto.push(native.elapsed / USERS);
-}
+const figure = (name, clock) => median(samples[name].map((run) => run[clock]));
 
 function size(path) {
   const stat = statSync(path);
@@ -115,11 +172,15 @@ function size(path) {
 const runtime = Object.keys(require("./package.json").dependencies);
 const installed = size(join(sdk, "dist")) + runtime.reduce((t, name) => t + size(join(sdk, "node_modules", name)), 0);
 
-const [o, g] = [median(results.ours), median(results.growthbook)];
-console.log(`users per round: ${USERS}, rounds: ${ROUNDS} (median ns per user)`);
-console.log(`prompt-rollout assign + exposure queued : ${o.toFixed(0)} ns`);
-console.log(`GrowthBook runInlineExperiment + track  : ${g.toFixed(0)} ns`);
-console.log(`ratio (GrowthBook / ours)               : ${(g / o).toFixed(2)}x (target >= 3x)`);
-console.log(`SHA-256 bucket, pure TS                 : ${median(results.pure).toFixed(0)} ns`);
-console.log(`SHA-256 bucket, node:crypto createHash  : ${median(results.nodeCrypto).toFixed(0)} ns`);
+console.log(`users per round: ${USERS}, rounds: ${ROUNDS} after a warm-up (median ns per user: wall / CPU)`);
+const pad = Math.max(...names.map((n) => n.length));
+for (const name of names) {
+  console.log(`${name.padEnd(pad)} : ${figure(name, "wall").toFixed(0).padStart(6)} ns / ${figure(name, "cpu").toFixed(0).padStart(6)} ns`);
+}
+for (const label of ["full traffic", "traffic 0.5"]) {
+  for (const [name] of builds) {
+    const ratio = (clock) => (figure(`GrowthBook | ${label}`, clock) / figure(`${name} | ${label}`, clock)).toFixed(2);
+    console.log(`ratio GrowthBook / ${name}, ${label}: ${ratio("wall")}x wall, ${ratio("cpu")}x CPU (target >= 3x)`);
+  }
+}
 console.log(`installed size: dist ${(size(join(sdk, "dist")) / 1024).toFixed(0)} KiB; with runtime deps (${runtime.join(", ")}) ${(installed / 1024).toFixed(0)} KiB`);

@@ -3,10 +3,12 @@
  * the SDK document, the user id and the attributes. No state, no I/O, no clock.
  *
  * Compilation does the work that does not depend on the user (boundaries, targeting closures,
- * salts encoded, the answers themselves), so `decide` costs its two or three hashes.
+ * salts hashed ahead, the answers themselves), so `decide` costs at most its three hashes, and
+ * skips each hash whose comparison cannot fail: a bucket lies in [0, 1), so full traffic, a
+ * layer range covering [0, 1) and a single positive-weight variant decide without one.
  */
 
-import { saltedBucket, layerSalt, trafficSalt, variantSalt, type SaltedBucket } from "./hashing.js";
+import { SaltedBucket, layerSalt, trafficSalt, variantSalt } from "./hashing.js";
 import { compileTargeting, type Attributes, type Predicate } from "./targeting.js";
 
 export type Reason =
@@ -40,6 +42,8 @@ export interface Decision {
   readonly variant: string;
   readonly inExperiment: boolean;
   readonly reason: Reason;
+  /** This decision's index among its experiment's `decisions`, for tables built beside them. */
+  readonly slot: number;
 }
 
 export interface CompiledExperiment {
@@ -48,18 +52,23 @@ export interface CompiledExperiment {
   /** The answer for everyone when the status alone decides (anything but running). */
   readonly fixed: Decision | null;
   readonly targeting: Predicate | null;
+  /** Null when the experiment has no layer or its range holds every point of [0, 1). */
   readonly layerBucket: SaltedBucket | null;
   readonly layerLo: number;
   readonly layerHi: number;
   readonly traffic: number;
-  readonly trafficBucket: SaltedBucket;
-  readonly variantBucket: SaltedBucket;
+  /** Null when `traffic` is at least 1: every bucket is below it. */
+  readonly trafficBucket: SaltedBucket | null;
+  /** Null when one variant has all the weight. */
+  readonly variantBucket: SaltedBucket | null;
   /** Cumulative weights closing each positive-weight variant's range, except the last. */
   readonly upperBounds: Float64Array;
   readonly assigned: readonly Decision[];
   readonly byTargeting: Decision;
   readonly byLayer: Decision;
   readonly byTraffic: Decision;
+  /** Every decision above, each at its `slot`. */
+  readonly decisions: readonly Decision[];
 }
 
 const FIXED_REASONS: Record<Exclude<Status, "running" | "concluded">, Reason> = {
@@ -68,8 +77,15 @@ const FIXED_REASONS: Record<Exclude<Status, "running" | "concluded">, Reason> = 
   rolled_back: "rolled_back",
 };
 
-function decision(variant: string, inExperiment: boolean, reason: Reason): Decision {
-  return Object.freeze({ variant, inExperiment, reason });
+/** Makes the decisions of one experiment, numbering them as they are made. */
+class Decisions {
+  readonly all: Decision[] = [];
+
+  make(variant: string, inExperiment: boolean, reason: Reason): Decision {
+    const made = Object.freeze({ variant, inExperiment, reason, slot: this.all.length });
+    this.all.push(made);
+    return made;
+  }
 }
 
 /** Precompute `definition`; throws when it cannot be assigned from (a winner not a variant...). */
@@ -80,19 +96,20 @@ export function compileExperiment(definition: ExperimentDefinition): CompiledExp
   if (!keys.includes(control)) {
     throw new Error(`experiment '${key}': control '${control}' is not one of its variants`);
   }
+  const decisions = new Decisions();
   let fixed: Decision | null = null;
   if (status === "concluded") {
     const winner = definition.winner || control;
     if (!keys.includes(winner)) {
       throw new Error(`experiment '${key}': winner '${winner}' is not one of its variants`);
     }
-    fixed = decision(winner, false, "concluded");
+    fixed = decisions.make(winner, false, "concluded");
   } else if (status !== "running") {
     const reason = FIXED_REASONS[status];
     if (reason === undefined) {
       throw new Error(`experiment '${key}': unknown status '${String(status)}'`);
     }
-    fixed = decision(control, false, reason);
+    fixed = decisions.make(control, false, reason);
   }
   // Plain left-to-right double addition, as every SDK must do to land on the same boundaries.
   const bounds: number[] = [];
@@ -102,7 +119,7 @@ export function compileExperiment(definition: ExperimentDefinition): CompiledExp
     cumulative += variant.weight;
     if (variant.weight > 0) {
       bounds.push(cumulative);
-      assigned.push(decision(variant.key, true, "assigned"));
+      assigned.push(decisions.make(variant.key, true, "assigned"));
     }
   }
   if (assigned.length === 0) {
@@ -118,22 +135,24 @@ export function compileExperiment(definition: ExperimentDefinition): CompiledExp
     layerHi = range[1]!;
   }
   const targeting = definition.targeting ?? null;
+  const layerHoldsAll = layerLo <= 0 && layerHi >= 1;
   return {
     key,
     hasTargeting: targeting !== null,
     fixed,
     targeting: targeting === null ? null : compileTargeting(targeting),
-    layerBucket: layer === null ? null : saltedBucket(layerSalt(layer)),
+    layerBucket: layer === null || layerHoldsAll ? null : new SaltedBucket(layerSalt(layer)),
     layerLo,
     layerHi,
     traffic: definition.traffic,
-    trafficBucket: saltedBucket(trafficSalt(seed)),
-    variantBucket: saltedBucket(variantSalt(seed)),
+    trafficBucket: definition.traffic >= 1 ? null : new SaltedBucket(trafficSalt(seed)),
+    variantBucket: assigned.length === 1 ? null : new SaltedBucket(variantSalt(seed)),
     upperBounds: Float64Array.from(bounds.slice(0, -1)),
     assigned,
-    byTargeting: decision(control, false, "targeting"),
-    byLayer: decision(control, false, "layer"),
-    byTraffic: decision(control, false, "traffic"),
+    byTargeting: decisions.make(control, false, "targeting"),
+    byLayer: decisions.make(control, false, "layer"),
+    byTraffic: decisions.make(control, false, "traffic"),
+    decisions: decisions.all,
   };
 }
 
@@ -150,11 +169,14 @@ export function decide(
     return compiled.byTargeting;
   }
   if (compiled.layerBucket !== null) {
-    const point = compiled.layerBucket(userId);
+    const point = compiled.layerBucket.bucket(userId);
     if (!(compiled.layerLo <= point && point < compiled.layerHi)) return compiled.byLayer;
   }
-  if (!(compiled.trafficBucket(userId) < compiled.traffic)) return compiled.byTraffic;
-  const point = compiled.variantBucket(userId);
+  if (compiled.trafficBucket !== null && !(compiled.trafficBucket.bucket(userId) < compiled.traffic)) {
+    return compiled.byTraffic;
+  }
+  if (compiled.variantBucket === null) return compiled.assigned[0]!;
+  const point = compiled.variantBucket.bucket(userId);
   const bounds = compiled.upperBounds;
   let index = 0;
   while (index < bounds.length && bounds[index]! <= point) index++;

@@ -20,7 +20,8 @@
 
 import { answerFor, compileDocument, promptKey, type Assignment, type LocalConfig, type SdkDocument } from "./config.js";
 import type { Prompt } from "./prompt.js";
-import { BoundedQueue } from "./queue.js";
+import { ExposureCache } from "./exposure_cache.js";
+import { BoundedQueue, ExposureQueue, type Batches } from "./queue.js";
 import { backoffDelay, parseRetryAfter } from "./retry.js";
 import type { Attributes } from "./targeting.js";
 
@@ -72,7 +73,6 @@ export interface ClientStats {
 }
 
 type Kind = "exposures" | "events";
-type Exposure = { user_id: string; experiment: string; variant: string; attributes?: Attributes };
 type Event = { event_id: string; user_id: string; experiment: string; metric: string; value: number; denominator?: number };
 type Outcome = { action: "settled" } | { action: "retry"; retryAfterMs: number | null } | { action: "split" };
 
@@ -102,9 +102,9 @@ export class RolloutClient {
   private readonly logger: Pick<Console, "warn" | "error">;
   private config: LocalConfig | null = null;
   private readonly fallbacks = new Map<string, Assignment>();
-  private readonly exposures: BoundedQueue<Exposure>;
+  private readonly exposures: ExposureQueue;
   private readonly events: BoundedQueue<Event>;
-  private readonly seen = new Map<string, true>();
+  private readonly seen: ExposureCache;
   private readonly tally: Record<Kind, Tally> = {
     exposures: { accepted: 0, duplicates: 0, rejected: 0, dropped: 0 },
     events: { accepted: 0, duplicates: 0, rejected: 0, dropped: 0 },
@@ -145,7 +145,8 @@ export class RolloutClient {
     this.controls = { ...(options.controls ?? {}) };
     this.fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
     this.logger = options.logger ?? console;
-    this.exposures = new BoundedQueue(this.options.maxQueue);
+    this.exposures = new ExposureQueue(this.options.maxQueue);
+    this.seen = new ExposureCache(this.options.exposureCacheSize);
     this.events = new BoundedQueue(this.options.maxQueue);
     if (options.bootstrap) this.config = this.compile(options.bootstrap, null);
     this.first = this.refresh().finally(() => this.scheduleRefresh());
@@ -173,28 +174,22 @@ export class RolloutClient {
     }
     const answer = answerFor(local, userId, attributes);
     if (answer.inExperiment) {
-      const key = `${experiment}\u001f${userId}`;
-      if (!this.seen.has(key)) this.expose(key, answer, userId, attributes);
+      const users = this.seen.usersOf(experiment);
+      if (!users.has(userId)) this.expose(users, answer, userId, attributes);
     }
     return answer;
   }
 
-  private expose(key: string, answer: Assignment, userId: string, attributes?: Attributes | null): void {
+  private expose(users: Set<string>, answer: Assignment, userId: string, attributes?: Attributes | null): void {
     if (this.closed) {
       this.exposures.overflow++;
       return;
     }
-    const exposure: Exposure = { user_id: userId, experiment: answer.experiment, variant: answer.variant };
-    if (attributes && Object.keys(attributes).length > 0) exposure.attributes = attributes;
-    if (!this.exposures.push(exposure)) {
+    if (!this.exposures.push(userId, answer, attributes)) {
       this.logLimited("overflow-exposures", "warn", "rollout: the exposure queue is full; exposures are dropped");
       return;
     }
-    const max = this.options.exposureCacheSize;
-    if (max > 0) {
-      this.seen.set(key, true);
-      if (this.seen.size > max) this.seen.delete(this.seen.keys().next().value!);
-    }
+    this.seen.remember(users, userId);
     if (this.exposures.length >= this.options.batchSize) this.kick();
   }
 
@@ -317,7 +312,7 @@ export class RolloutClient {
     }
   }
 
-  private async sendQueued<T>(kind: Kind, queue: BoundedQueue<T>, count: number): Promise<boolean> {
+  private async sendQueued<T>(kind: Kind, queue: Batches<T>, count: number): Promise<boolean> {
     while (count > 0) {
       const batch = queue.take(Math.min(count, this.options.batchSize));
       if (batch.length === 0) return true;

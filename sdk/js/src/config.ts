@@ -47,8 +47,8 @@ export interface SdkDocument {
 
 export interface LocalExperiment {
   readonly compiled: CompiledExperiment;
-  /** The application's answer for each compiled `Decision`, built once. */
-  readonly answers: Map<Decision, Assignment>;
+  /** The application's answer for each compiled `Decision`, built once, at its `slot`. */
+  readonly answers: readonly Assignment[];
 }
 
 export interface LocalConfig {
@@ -78,29 +78,17 @@ export function localExperiment(entry: SdkExperiment): LocalExperiment {
       config: variant.config == null ? null : deepFreeze(structuredClone(variant.config)),
     });
   }
-  const answers = new Map<Decision, Assignment>();
-  const decisions = [
-    compiled.fixed,
-    ...compiled.assigned,
-    compiled.byTargeting,
-    compiled.byLayer,
-    compiled.byTraffic,
-  ];
-  for (const decided of decisions) {
-    if (decided === null) continue;
+  const answers = compiled.decisions.map((decided: Decision): Assignment => {
     const variant = byVariant.get(decided.variant)!;
-    answers.set(
-      decided,
-      Object.freeze({
-        experiment: compiled.key,
-        variant: decided.variant,
-        inExperiment: decided.inExperiment,
-        reason: decided.reason,
-        prompt: variant.prompt,
-        config: variant.config,
-      }),
-    );
-  }
+    return Object.freeze({
+      experiment: compiled.key,
+      variant: decided.variant,
+      inExperiment: decided.inExperiment,
+      reason: decided.reason,
+      prompt: variant.prompt,
+      config: variant.config,
+    });
+  });
   return { compiled, answers };
 }
 
@@ -110,7 +98,7 @@ export function answerFor(
   userId: string,
   attributes?: Attributes | null,
 ): Assignment {
-  return local.answers.get(decide(local.compiled, userId, attributes))!;
+  return local.answers[decide(local.compiled, userId, attributes).slot]!;
 }
 
 /**

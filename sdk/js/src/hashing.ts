@@ -7,31 +7,36 @@
  * ("ab", "c") and ("a", "bc") apart. Lone UTF-16 surrogates are hashed as U+FFFD.
  */
 
-import { PrefixedMessage } from "./sha256.js";
+import { SaltedSha256 } from "./sha256.js";
 
 const SEPARATOR = 0x1f;
 const TWO_TO_MINUS_53 = 2 ** -53;
 const encoder = new TextEncoder();
 
-/** A function `unit -> bucketOf(unit, salt)` with the salt's bytes encoded once. */
-export type SaltedBucket = (unit: string) => number;
-
-function saltedMessage(salt: string): PrefixedMessage {
+function saltedMessage(salt: string): SaltedSha256 {
   const saltBytes = encoder.encode(salt);
   const prefix = new Uint8Array(saltBytes.length + 1);
   prefix.set(saltBytes, 0);
   prefix[saltBytes.length] = SEPARATOR;
-  return new PrefixedMessage(prefix);
+  return new SaltedSha256(prefix);
 }
 
-export function saltedBucket(salt: string): SaltedBucket {
-  const message = saltedMessage(salt);
-  return (unit) => message.top53(unit) * TWO_TO_MINUS_53;
+/** `unit -> bucketOf(unit, salt)` for one salt, whose share of the hash is computed once. */
+export class SaltedBucket {
+  private readonly message: SaltedSha256;
+
+  constructor(readonly salt: string) {
+    this.message = saltedMessage(salt);
+  }
+
+  bucket(unit: string): number {
+    return this.message.top53(unit) * TWO_TO_MINUS_53;
+  }
 }
 
 /** The point in [0, 1) of `unit` under `salt`. */
 export function bucketOf(unit: string, salt: string): number {
-  return saltedBucket(salt)(unit);
+  return new SaltedBucket(salt).bucket(unit);
 }
 
 /** The SHA-256 of the hashed message, as hex (for the test vectors and debugging). */
