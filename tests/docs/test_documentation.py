@@ -36,14 +36,15 @@ VENV_BIN = Path(sys.executable).parent
 README_SECTIONS = ("Five minutes with curl", "Prompts as code", "The command line")
 SHELL_LANGUAGES = {"sh", "bash"}
 ADMIN_SECRET = "admin-secret"  # the walk-through's bootstrap admin key
-# Bounds against a hang, not the figures: on the shared 2-core machine (load 8-13) the shell
-# blocks took 80-110 s, most of it a `rollout` command's start-up (4.7 s of imports each), and
-# `make demo` 52-57 s. A command that hangs is stopped and named well before pytest's timeout.
-SHELL_TIMEOUT_S = 150.0
+# Bounds against a hang, not the figures: on the shared 2-core machine (load 8-13) the README's
+# test took 121-150 s, its shell blocks 80-110 s of it, mostly the start-up of each `rollout`
+# command (4.7 s of imports), and `make demo` 49-57 s. A command that hangs is stopped and named
+# before pytest's own timeout.
+SHELL_TIMEOUT_S = 240.0
 PYTHON_BLOCK_TIMEOUT_S = 30.0
 DEMO_TIMEOUT_S = 150.0
 
-pytestmark = pytest.mark.timeout(360)
+pytestmark = pytest.mark.timeout(480)
 
 
 def make_recipe(target: str) -> str:
