@@ -22,7 +22,6 @@ from rollout_sdk.kernel.assignment import (
     spec_of,
 )
 from rollout_sdk.kernel.document import (
-    DocumentInvalid,
     PromptContent,
     SdkExperiment,
     read_document,
@@ -118,7 +117,7 @@ def compile_document(raw: object, etag: str | None) -> LocalConfig:
     for item in document["experiments"]:
         try:
             local = local_experiment(read_experiment(item))
-        except (DocumentInvalid, ValueError) as exc:
+        except ValueError as exc:  # the reader's DocumentInvalid, or what the kernel cannot compile
             log.error("rollout: experiment %r of the SDK config is unusable: %s",
                       item.get("key") if isinstance(item, Mapping) else item, exc)
             continue
