@@ -29,10 +29,11 @@ _default_prices_lock = threading.Lock()
 def shared_price_table() -> PriceTable:
     """The process's default price table, built once (LiteLLM's map is large to convert)."""
     global _default_prices
-    with _default_prices_lock:
-        if _default_prices is None:
-            _default_prices = default_table()
-        return _default_prices
+    if _default_prices is None:
+        with _default_prices_lock:
+            if _default_prices is None:
+                _default_prices = default_table()
+    return _default_prices
 
 
 class CallRecorder:

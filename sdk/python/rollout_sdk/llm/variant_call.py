@@ -3,12 +3,12 @@ request from the variant's model and parameters under the caller's overrides."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from rollout_sdk.answers import VariantAssignment
+from rollout_sdk.llm.call_ids import new_call_id
 from rollout_sdk.llm.tracing import annotate_current_span
 
 
@@ -62,4 +62,4 @@ def prepare(
             text = prompt.render(variables or {})
     request.update(overrides)
     annotate_current_span(assignment)
-    return VariantCall(uuid.uuid4().hex, user_id, assignment, text, request)
+    return VariantCall(new_call_id(), user_id, assignment, text, request)
