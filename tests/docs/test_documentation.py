@@ -37,8 +37,8 @@ README_SECTIONS = ("Five minutes with curl", "Prompts as code", "The command lin
 SHELL_LANGUAGES = {"sh", "bash"}
 ADMIN_SECRET = "admin-secret"  # the walk-through's bootstrap admin key
 # Bounds against a hang, not the figures: on the shared 2-core machine (load 8-13) the README's
-# test took 121-150 s, its shell blocks 80-110 s of it, mostly the start-up of each `rollout`
-# command (4.7 s of imports), and `make demo` 49-57 s. A command that hangs is stopped and named
+# test took 63-150 s, its shell blocks up to 110 s of it, mostly the start-up of each `rollout`
+# command (2.5-4.7 s of imports), and `make demo` 44-57 s. A command that hangs is stopped and named
 # before pytest's own timeout.
 SHELL_TIMEOUT_S = 240.0
 PYTHON_BLOCK_TIMEOUT_S = 30.0
