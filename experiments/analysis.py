@@ -20,8 +20,14 @@ Choices the contract leaves open, documented in docs/measurement.md:
   controller looks, stays at or below `alpha`, which is the contract's promise about false
   rollbacks and false ships. `sequential_p_value` is reported Bonferroni-scaled (`min(1, K p)`),
   so it is below `alpha` exactly when `sequential_ci` excludes zero.
-- `power` (primary metrics only): fixed-horizon figures at `alpha` for the smallest variant
-  (see `power_figures`).
+- `breached` (guardrails only, null otherwise): the one-sided always-valid test of the harm
+  contrast `m_t - (1 + max_regression) m_c` (`experiments.stats.guardrail`) at
+  `sequential_alpha`, with its bound `harm_bound`; the controller rolls back on it.
+- `srm`: `p_value` is the chi-square figure, for reading; `ok` is the sequential test of Lindon
+  and Malek at level 0.01 (`sequential_p_value`, `level`), which decides the pause.
+- `power` (primary metrics only): for the smallest variant, `mde` fixed-horizon at `alpha`;
+  `users_per_variant_needed` what the always-valid interval at `sequential_alpha` needs, which
+  is what the controller waits for, beside `fixed_users_per_variant_needed` (see `power_figures`).
 """
 
 from __future__ import annotations
@@ -40,11 +46,17 @@ from experiments.model import (
 )
 from experiments.stats.comparison import Comparison, compare
 from experiments.stats.fixed import Reason
+from experiments.stats.guardrail import harm_test
 from experiments.stats.moments import Moments, RatioMoments
 from experiments.stats.multiple import holm
-from experiments.stats.power import DEFAULT_POWER, minimum_detectable_effect, users_per_variant_for
+from experiments.stats.power import (
+    DEFAULT_POWER,
+    minimum_detectable_effect,
+    sequential_users_per_variant_for,
+    users_per_variant_for,
+)
 from experiments.stats.sequential import verdict
-from experiments.stats.srm import srm_test
+from experiments.stats.srm import sequential_srm_test, srm_test
 
 MetricStats = Moments | RatioMoments
 
@@ -102,7 +114,9 @@ def results(
     treatments = [i for i in range(len(keys)) if i != control]
     family = max(1, len(treatments) * sum(m.role in DECISION_ROLES for m in experiment.metrics))
     sequential_alpha = experiment.alpha / family
-    srm = srm_test(stats.users, [v.weight for v in experiment.variants])
+    weights = [v.weight for v in experiment.variants]
+    srm = srm_test(stats.users, weights)
+    sequential_srm = sequential_srm_test(stats.users, weights)
 
     metrics: list[dict[str, Any]] = []
     holm_family: list[tuple[int, int, float | None]] = []
@@ -116,7 +130,9 @@ def results(
             if metric.role in HOLM_ROLES:
                 holm_family.append((len(metrics), len(comparisons), figures.p_value))
             comparisons.append(
-                _comparison(keys[treatment], keys[control], metric, figures, family)
+                _comparison(
+                    keys[treatment], keys[control], metric, figures, family, sequential_alpha
+                )
             )
         entry: dict[str, Any] = {
             "metric": metric.key,
@@ -134,7 +150,13 @@ def results(
                 arm for arm, v in zip(arms, experiment.variants, strict=True) if v.weight > 0
             ]
             entry["power"] = power_figures(
-                metric.type, arms[control], weighted, experiment.alpha, effect, power
+                metric.type,
+                arms[control],
+                weighted,
+                experiment.alpha,
+                effect,
+                power,
+                sequential_alpha,
             )
         metrics.append(entry)
 
@@ -150,7 +172,12 @@ def results(
         "as_of": now,
         "alpha": experiment.alpha,
         "sequential_alpha": sequential_alpha,
-        "srm": {"p_value": srm.p_value, "ok": srm.ok},
+        "srm": {
+            "p_value": srm.p_value,
+            "ok": sequential_srm.ok,
+            "sequential_p_value": sequential_srm.p_value,
+            "level": sequential_srm.level,
+        },
         "variants": {key: {"users": stats.users[i]} for i, key in enumerate(keys)},
         "metrics": metrics,
     }
@@ -172,9 +199,20 @@ def _compare(
 
 
 def _comparison(
-    variant: str, baseline: str, metric: Metric, figures: Comparison, family: int
+    variant: str,
+    baseline: str,
+    metric: Metric,
+    figures: Comparison,
+    family: int,
+    sequential_alpha: float,
 ) -> dict[str, Any]:
     sequential_p = figures.sequential_p_value
+    direction: Literal["increase", "decrease"] = (
+        "increase" if metric.direction is Direction.INCREASE else "decrease"
+    )
+    harm = None
+    if metric.role is MetricRole.GUARDRAIL:
+        harm = harm_test(figures, direction, metric.max_regression, sequential_alpha)
     return {
         "variant": variant,
         "baseline": baseline,
@@ -188,10 +226,11 @@ def _comparison(
         "sequential_ci": _pair(figures.sequential_ci),
         "sequential_relative_ci": _pair(figures.sequential_relative_ci),
         "sequential_p_value": None if sequential_p is None else min(1.0, family * sequential_p),
-        "verdict": verdict(
-            figures.sequential_ci,
-            "increase" if metric.direction is Direction.INCREASE else "decrease",
+        "verdict": verdict(figures.sequential_ci, direction),
+        "breached": (
+            None if metric.role is not MetricRole.GUARDRAIL else harm is not None and harm.breached
         ),
+        "harm_bound": None if harm is None else harm.bound,
         "reason": _code(figures.unavailable_reason),
     }
 
@@ -226,6 +265,7 @@ def power_figures(
     alpha: float,
     effect: float,
     power: float,
+    sequential_alpha: float,
 ) -> dict[str, Any]:
     """How large a change the experiment can see now, and how many users it needs for `effect`.
 
@@ -233,9 +273,10 @@ def power_figures(
     `base` (`experiments.stats.power`): `mde` is the absolute difference detectable with the
     users the smallest of `arms` has now (the smallest arm limits a comparison; the caller leaves
     out variants of weight 0, which never get users), `relative_mde` the same over the control
-    mean; `users_per_variant_needed` the users each variant needs to detect a relative change of
-    `effect`. The always-valid interval the automatic decisions use is wider, so stopping on it
-    takes more users than this.
+    mean; `users_per_variant_needed` the users each variant needs before the always-valid
+    interval at `sequential_alpha`, which the automatic decisions use, excludes zero for a
+    relative change of `effect` with probability `power`; `fixed_users_per_variant_needed` the
+    fixed-horizon figure at `alpha`, for reading (about half as many).
     """
     smallest = min((arm.n for arm in arms), default=base.n)
     figures: dict[str, Any] = {
@@ -246,6 +287,7 @@ def power_figures(
         "mde": None,
         "relative_mde": None,
         "users_per_variant_needed": None,
+        "fixed_users_per_variant_needed": None,
         "reason": None,
     }
     summary = summarise(metric_type, base)
@@ -264,8 +306,12 @@ def power_figures(
         figures["relative_mde"] = mde / abs(summary.mean)
     else:
         figures["reason"] = Reason.NOT_ENOUGH_USERS.value
-    figures["users_per_variant_needed"] = users_per_variant_for(
-        effect * abs(summary.mean), summary.variance, alpha, power
+    absolute = effect * abs(summary.mean)
+    figures["users_per_variant_needed"] = sequential_users_per_variant_for(
+        absolute, summary.variance, sequential_alpha, power
+    )
+    figures["fixed_users_per_variant_needed"] = users_per_variant_for(
+        absolute, summary.variance, alpha, power
     )
     return figures
 

@@ -14,10 +14,11 @@ The rules, in the order they are checked (docs/controller.md explains each):
    biased, so the reversible protective action is taken and a person looks. Contract `action`
    is `hold`; `effect` says `pause` (an extension: the contract's four actions have no pause).
 3. A breach rolls back with `auto_rollback` whatever the stage's age; without it the decision
-   holds and names the breach. A guardrail is breached when its always-valid interval of the
-   relative change lies wholly beyond `max_regression` on the harmful side; a primary metric
-   when its verdict is `worse`. Experiments without a rollout plan are watched the same way
-   with `auto_rollback` on (the plan's default): a product team's plain A/B test is protected too.
+   holds and names the breach. A guardrail is breached when the results say so (`breached`: the
+   one-sided always-valid test that the harm exceeds `max_regression`,
+   experiments/stats/guardrail.py); a primary metric when its verdict is `worse`. Experiments
+   without a rollout plan are watched the same way with `auto_rollback` on (the plan's
+   default): a product team's plain A/B test is protected too.
 4. Without a rollout plan there is nothing to advance: hold.
 5. The stage must have run `min_duration_s` and every variant (of positive weight) must have
    `min_users_per_variant` exposed users; otherwise hold and say what is missing.
@@ -49,7 +50,6 @@ from experiments.model import (
     MetricRole,
     Status,
 )
-from experiments.stats.sequential import harm_exceeds
 
 Action = Literal["advance", "hold", "rollback", "complete"]
 Effect = Literal["advance", "rollback", "pause", "conclude"]
@@ -127,6 +127,7 @@ class _Check:
             "sequential_ci": c.get("sequential_ci"),
             "sequential_relative_ci": c.get("sequential_relative_ci"),
             "sequential_p_value": c.get("sequential_p_value"),
+            "harm_bound": c.get("harm_bound"),
             "verdict": c.get("verdict", "inconclusive"),
             "breached": self.breached,
         }
@@ -256,26 +257,20 @@ def _judge(metric: Metric, comparison: Mapping[str, Any]) -> tuple[bool, str | N
             f"primary {metric.key} of {variant} is worse: always-valid interval of the difference "
             f"{_interval(comparison.get('sequential_ci'))} (good direction: {direction})"
         )
-    relative = _pair(comparison.get("sequential_relative_ci"))
-    if relative is None:
-        # Fieller's interval is unbounded when the control mean cannot be told from zero (say no
-        # errors at all in control); a confidently harmful difference is then an unbounded
-        # relative harm, beyond any tolerance. Same event as the verdict, so same error rate.
-        if verdict != "worse":
-            return False, None
-        return True, (
-            f"guardrail {metric.key} of {variant} is worse: always-valid interval of the "
-            f"difference {_interval(comparison.get('sequential_ci'))} against a control mean "
-            "indistinguishable from zero (relative harm unbounded)"
-        )
-    if not harm_exceeds(relative, metric.direction.value, metric.max_regression):
+    if comparison.get("breached") is not True:
         return False, None
     side = "above" if metric.direction.value == "decrease" else "below"
     tolerated = metric.max_regression if side == "above" else -metric.max_regression
+    relative = _pair(comparison.get("sequential_relative_ci"))
+    shown = (
+        "unbounded: the control mean cannot be told from zero"
+        if relative is None
+        else _relative_interval(relative)
+    )
     return True, (
-        f"guardrail {metric.key} of {variant} breached: always-valid interval of the relative "
-        f"change {_relative_interval(relative)} lies wholly {side} the tolerated "
-        f"{_signed_pct(tolerated)} (good direction: {direction})"
+        f"guardrail {metric.key} of {variant} breached: the one-sided always-valid test puts its "
+        f"change wholly {side} the tolerated {_signed_pct(tolerated)} (relative interval "
+        f"{shown}; good direction: {direction})"
     )
 
 
@@ -379,11 +374,13 @@ def _srm_reason(experiment: Experiment, results: Mapping[str, Any]) -> str:
     split = ", ".join(
         f"{v.key} {users.get(v.key, 0)} (weight {v.weight:g})" for v in experiment.variants
     )
-    p_value = srm.get("p_value")
+    p_value = srm.get("sequential_p_value")
+    level = srm.get("level")
     shown = f"{p_value:.2g}" if isinstance(p_value, int | float) else "unknown"
+    below = f"{level:g}" if isinstance(level, int | float) else "its level"
     return (
-        f"sample ratio mismatch: users {split}, p = {shown} < 0.001; pausing: every comparison "
-        "is biased until the cause is found"
+        f"sample ratio mismatch: users {split}, sequential p = {shown} < {below}; pausing: "
+        "every comparison is biased until the cause is found"
     )
 
 

@@ -17,6 +17,7 @@ import math
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from statistics import NormalDist
+from typing import Protocol
 
 from scipy import special
 
@@ -48,7 +49,8 @@ class FixedResult:
     and `control_se`, `treatment_se` their standard errors; `se` and `relative_se` are the
     standard errors behind `ci` and `relative_ci`. The sequential figures are built from these
     and from `n_control + n_treatment`. `unavailable_reason` is None exactly when every figure is
-    present.
+    present. With `zero_variance` from two constant arms, `se` is None but `control_se` and
+    `treatment_se` are 0.0: the arms are known to have no spread.
     """
 
     n_control: int
@@ -65,6 +67,28 @@ class FixedResult:
     relative_se: float | None
     relative_ci: tuple[float, float] | None
     unavailable_reason: Reason | None
+
+
+class Estimates(Protocol):
+    """The arms' estimates and standard errors a comparison carries (`FixedResult` and
+    `comparison.Comparison` both do), which the sequential rules read."""
+
+    @property
+    def n_control(self) -> int: ...
+    @property
+    def n_treatment(self) -> int: ...
+    @property
+    def control_mean(self) -> float | None: ...
+    @property
+    def treatment_mean(self) -> float | None: ...
+    @property
+    def control_se(self) -> float | None: ...
+    @property
+    def treatment_se(self) -> float | None: ...
+    @property
+    def diff(self) -> float | None: ...
+    @property
+    def se(self) -> float | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +124,17 @@ def two_proportion(
     test's; the unpooled (Wald) variance holds whatever the difference, hence the interval's
     (Agresti, "Categorical Data Analysis", 3rd ed., 2013; as statsmodels' `proportions_ztest`
     and `confint_proportions_2indep(method="wald")`). The unpooled standard error is `se`, the
-    one the sequential figures use. Raises ValueError when `total` is not a count of successes
-    between 0 and `n`: that is a store defect, not degenerate data.
+    one the sequential figures use.
+
+    An arm with no success or only successes has a sample variance of zero, which would say its
+    proportion is known exactly; 200 users without an error only say the rate is below about
+    1.5%. Such an arm takes the Agresti-Caffo variance instead, that of one success and one
+    failure added (`p~ = (x + 1) / (n + 2)`, variance `p~ (1 - p~) / (n + 2)`; Agresti and
+    Caffo, "Simple and effective confidence intervals for proportions and differences of
+    proportions result from adding two successes and two failures", The American Statistician
+    54, 2000). At `x = 0` it is within `(n / (n + 2))^3` of the Wald variance at `x = 1`, so the
+    standard error does not jump between the two. Raises ValueError when `total` is not a count
+    of successes between 0 and `n`: that is a store defect, not degenerate data.
     """
     _check_alpha(alpha)
     arm_c, arm_t = _proportion_arm(control), _proportion_arm(treatment)
@@ -111,6 +144,9 @@ def two_proportion(
     est_c, est_t = ready
     pooled = (control.total + treatment.total) / (control.n + treatment.n)
     pooled_se = math.sqrt(pooled * (1 - pooled) * (1 / control.n + 1 / treatment.n))
+    if pooled_se == 0:
+        # Every user of both arms failed, or every one succeeded: the same proportion, no test.
+        return _complete(est_c, est_t, _z(alpha), 1.0)
     z = (est_t.value - est_c.value) / pooled_se
     return _complete(est_c, est_t, _z(alpha), _normal_p_value(z))
 
@@ -194,7 +230,11 @@ def _proportion_arm(moments: Moments) -> _Arm:
     if moments.n == 0:
         return _Arm(0, None, 0.0)
     p = moments.mean
-    return _Arm(moments.n, p, p * (1 - p) / moments.n)
+    if 0 < moments.total < moments.n:
+        return _Arm(moments.n, p, p * (1 - p) / moments.n)
+    plus_two = moments.n + 2
+    adjusted = (moments.total + 1) / plus_two
+    return _Arm(moments.n, p, adjusted * (1 - adjusted) / plus_two)
 
 
 def _mean_arm(moments: Moments) -> _Arm:
@@ -237,13 +277,16 @@ def _partial(control: _Arm, treatment: _Arm, reason: Reason) -> FixedResult:
     if control.estimate is not None and treatment.estimate is not None:
         diff = treatment.estimate - control.estimate
         lift = _relative_lift(diff, control.estimate)
+    # Both arms constant: their standard errors are known to be zero, which the sequential
+    # rule for constant arms (`sequential.constant_arm_users`) reads.
+    known_se = 0.0 if reason is Reason.ZERO_VARIANCE else None
     return FixedResult(
         n_control=control.n,
         n_treatment=treatment.n,
         control_mean=control.estimate,
         treatment_mean=treatment.estimate,
-        control_se=None,
-        treatment_se=None,
+        control_se=known_se,
+        treatment_se=known_se,
         diff=diff,
         se=None,
         ci=None,

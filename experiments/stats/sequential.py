@@ -38,11 +38,15 @@ import math
 from functools import lru_cache
 from typing import Literal
 
-from scipy import special
+from scipy import optimize, special
 
-from experiments.stats.fixed import FixedResult
+from experiments.stats.fixed import Estimates, FixedResult
 
 DEFAULT_TUNING_USERS = 5000
+
+CONSTANT_ARM_SHARE = 0.01
+"""The share of unlike users two constant arms must rule out before their difference is taken as
+exact (`constant_arm_users`)."""
 
 Direction = Literal["increase", "decrease"]
 Verdict = Literal["better", "worse", "inconclusive"]
@@ -74,6 +78,70 @@ def boundary_multiplier(n: int, alpha: float, tuning_users: int = DEFAULT_TUNING
         raise ValueError(f"n must be >= 1, got {n}")
     n_rho2 = n * mixture_rho_squared(alpha, tuning_users)
     return math.sqrt(2 * (n_rho2 + 1) / n_rho2 * math.log(math.sqrt(n_rho2 + 1) / alpha))
+
+
+@lru_cache(maxsize=4096)
+def one_sided_boundary_multiplier(
+    n: int, alpha: float, tuning_users: int = DEFAULT_TUNING_USERS
+) -> float:
+    """The one-sided boundary in standard errors: `P(exists n: z_n >= c_1(n)) <= alpha`.
+
+    The normal mixture of `boundary_multiplier` restricted to one side, a half-normal mixing
+    density over the drift (Howard, Ramdas, McAuliffe and Sekhon, "Time-uniform, nonparametric,
+    nonasymptotic confidence sequences", Annals of Statistics 49, 2021, section 3.5 and eq. 14).
+    With `k = n rho^2` and `u = z sqrt(k / (k + 1))` its mixture martingale is
+
+        M = 2 Phi(u) exp(u^2 / 2) / sqrt(k + 1)
+
+    and `c_1(n)` solves `M = 1 / alpha` (Ville's inequality). `M` is twice the two-sided
+    mixture times `Phi(u)`, so `c_1(n) < boundary_multiplier(n, ...)` at the same `rho`: a rule
+    that only acts on one side (a guardrail, which only fires on harm) crosses it sooner. The
+    left side increases in `u` (its derivative is `u + phi(u) / Phi(u) > 0`), so the root is
+    unique.
+    """
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    k = n * mixture_rho_squared(alpha, tuning_users)
+    target = -math.log(alpha) + 0.5 * math.log1p(k) - math.log(2.0)
+
+    def excess(u: float) -> float:
+        return u * u / 2 + float(special.log_ndtr(u)) - target
+
+    high = math.sqrt(2 * max(target, 0.0)) + 2.0
+    u = float(optimize.brentq(excess, -1.0, high, xtol=1e-12))
+    return u * math.sqrt((k + 1) / k)
+
+
+def constant_arm_users(alpha: float) -> int:
+    """Users each arm needs before two constant arms' difference is taken as exact.
+
+    A metric of which every user of each arm has the same value (cost per token doubled
+    exactly, every request failing) has no sample variance, so no interval rests on it. The
+    honest claim left is a count: if a share `q` of an arm's users had any other value, `n`
+    users all alike would appear with probability `(1 - q)^n`. Once `(1 - q)^n <= alpha` for
+    `q = CONSTANT_ARM_SHARE` (1%), every kind of user making up 1% of either arm or more has had
+    its chance to show, at the decision's level, and the difference of the two constants is
+    reported as exact (an interval of zero width). The rule assumes no rarer kind of user moves
+    the mean; an arm dominated by one in a thousand users with extreme values is outside it.
+    At alpha 0.05 this is 299 users an arm, at 0.0167 (three decision comparisons) 408.
+    """
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    return math.ceil(math.log(alpha) / math.log1p(-CONSTANT_ARM_SHARE))
+
+
+def constant_difference(result: Estimates, alpha: float) -> float | None:
+    """`diff` of two constant arms that both have `constant_arm_users(alpha)`, else None."""
+    if (
+        result.se is not None
+        or result.diff is None
+        or result.control_se != 0
+        or result.treatment_se != 0
+    ):
+        return None
+    if min(result.n_control, result.n_treatment) < constant_arm_users(alpha):
+        return None
+    return result.diff
 
 
 def confidence_sequence(
@@ -120,7 +188,13 @@ def always_valid_p_value(
 def sequential_ci(
     result: FixedResult, alpha: float, tuning_users: int = DEFAULT_TUNING_USERS
 ) -> tuple[float, float] | None:
-    """The always-valid interval for the difference; None when the fixed one is unavailable."""
+    """The always-valid interval for the difference; None when the fixed one is unavailable.
+
+    Two constant arms with enough users (`constant_difference`) give the zero-width `(d, d)`.
+    """
+    constant = constant_difference(result, alpha)
+    if constant is not None:
+        return (constant, constant)
     if result.diff is None or result.se is None:
         return None
     return confidence_sequence(
@@ -184,8 +258,11 @@ def sequential_relative_ci(
     None when the difference has no standard error yet (`result.se` is None) or the control mean
     is not distinguishable from zero. It can exist where the fixed `relative_ci` does not: a
     treatment whose users all have zero (say no conversion among thousands) has no delta-method
-    interval, but Fieller's is then `(-1, -1)`, which lets a guardrail see the collapse.
+    interval, but Fieller's is then `(-1, -1)`, which lets a guardrail see the collapse. Two
+    constant arms with enough users (`constant_difference`) give the zero-width `(r, r)`.
     """
+    if constant_difference(result, alpha) is not None and result.relative_lift is not None:
+        return (result.relative_lift, result.relative_lift)
     if (
         result.se is None
         or result.control_mean is None
@@ -208,7 +285,13 @@ def sequential_relative_ci(
 def sequential_p_value(
     result: FixedResult, alpha: float, tuning_users: int = DEFAULT_TUNING_USERS
 ) -> float | None:
-    """`always_valid_p_value` of the difference; None when the fixed figures are unavailable."""
+    """`always_valid_p_value` of the difference; None when the fixed figures are unavailable.
+
+    Two constant arms with enough users (`constant_difference`): 0.0 when they differ, else 1.0.
+    """
+    constant = constant_difference(result, alpha)
+    if constant is not None:
+        return 1.0 if constant == 0 else 0.0
     if result.diff is None or result.se is None:
         return None
     return always_valid_p_value(

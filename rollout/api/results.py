@@ -35,8 +35,12 @@ class ResultsQuery(BaseModel):
 
 
 class SRM(BaseModel):
-    p_value: float
-    ok: bool
+    p_value: float = Field(description="chi-square goodness of fit, valid at one look; for reading")
+    ok: bool = Field(description="the sequential test's verdict, which decides the pause")
+    sequential_p_value: float = Field(
+        description="anytime-valid p-value of the split (Lindon and Malek 2022)"
+    )
+    level: float = Field(description="the sequential test's level: ok is sequential_p_value >= it")
 
 
 class VariantUsers(BaseModel):
@@ -65,6 +69,13 @@ class ComparisonFigures(BaseModel):
     sequential_relative_ci: Interval | None
     sequential_p_value: float | None
     verdict: str = Field(description="better, worse or inconclusive")
+    breached: bool | None = Field(
+        description="guardrails: the one-sided always-valid test that the harm exceeds "
+        "max_regression; null for other roles"
+    )
+    harm_bound: float | None = Field(
+        description="guardrails: the always-valid bound of m_t - (1 +- max_regression) m_c"
+    )
     reason: str | None
 
 
@@ -75,7 +86,13 @@ class PowerFigures(BaseModel):
     users_per_variant: int
     mde: float | None
     relative_mde: float | None
-    users_per_variant_needed: int | None
+    users_per_variant_needed: int | None = Field(
+        description="users each variant needs before the always-valid interval the controller "
+        "uses detects the effect with the given power"
+    )
+    fixed_users_per_variant_needed: int | None = Field(
+        description="the fixed-horizon figure, for one planned look"
+    )
     reason: str | None
 
 

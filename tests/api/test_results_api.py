@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from scipy import stats
+from scipy import optimize, special, stats
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import NormalIndPower
 from statsmodels.stats.proportion import confint_proportions_2indep, proportions_ztest
@@ -266,8 +266,22 @@ def test_power_of_the_primary_metric_matches_statsmodels(
     needed = solver.solve_power(effect_size=0.1 * p / sd, alpha=ALPHA, power=0.9, ratio=1.0)
     assert power["mde"] == pytest.approx(mde, rel=1e-4)
     assert power["relative_mde"] == pytest.approx(mde / p, rel=1e-4)
-    assert power["users_per_variant_needed"] == math.ceil(needed)
+    assert power["fixed_users_per_variant_needed"] == math.ceil(needed)
     assert (power["effect"], power["power"], power["reason"]) == (0.1, 0.9, None)
+    # What the controller waits for: the always-valid interval at sequential_alpha, by an
+    # independent root of 0.1 p sqrt(n / 2) / sd = c(2 n) + z_0.9 (Robbins' normal mixture).
+    level = document["sequential_alpha"]
+    rho2 = (-float(special.lambertw(-level * level / math.e, k=-1).real) - 1) / 5000
+
+    def boundary(n: float) -> float:
+        k = 2 * n * rho2
+        return math.sqrt(2 * (k + 1) / k * math.log(math.sqrt(k + 1) / level))
+
+    sequential = optimize.brentq(
+        lambda n: 0.1 * p * math.sqrt(n / 2) / sd - boundary(n) - stats.norm.ppf(0.9), 10, 1e8
+    )
+    assert power["users_per_variant_needed"] == math.ceil(sequential)
+    assert 1.7 < power["users_per_variant_needed"] / power["fixed_users_per_variant_needed"] < 2.5
     assert all("power" not in m for m in document["metrics"][1:])
 
 
@@ -319,7 +333,9 @@ def test_an_experiment_without_users_answers_nulls_with_reasons(editor: Api, rel
     start(editor, release)
     document = results(editor)
     assert document["variants"] == {"control": {"users": 0}, "friendly": {"users": 0}}
-    assert document["srm"] == {"p_value": 1.0, "ok": True}
+    assert document["srm"] == {
+        "p_value": 1.0, "ok": True, "sequential_p_value": 1.0, "level": 0.01
+    }
     for entry in document["metrics"]:
         for arm in entry["variants"].values():
             assert arm == {"users": 0, "mean": None, "variance": None,
@@ -359,9 +375,13 @@ def test_zero_variance_and_all_successes_give_reasons_not_nan(
         (comparison,) = entry["comparisons"]
         assert comparison["diff"] == 0.0
         assert comparison["relative_lift"] == 0.0
+        assert comparison["verdict"] == "inconclusive"
+        if entry["type"] == "binary":
+            # Agresti-Caffo's variance stands in for the all-successes arms' zero variance.
+            assert comparison["reason"] is None and comparison["p_value"] == 1.0
+            continue
         assert comparison["reason"] == "zero_variance"
         assert comparison["p_value"] is None and comparison["ci"] is None
-        assert comparison["verdict"] == "inconclusive"
     assert document["metrics"][0]["power"]["reason"] == "zero_variance"
 
 
@@ -376,7 +396,9 @@ def test_an_empty_variant_and_a_missing_denominator_give_reasons(
                 "value": float(i)} for i, u in enumerate(variant_of)
                for m in ("latency_ms", "thumbs_up")])
     document = results(editor)
-    assert document["srm"] == {"p_value": 1.0, "ok": True}
+    assert document["srm"] == {
+        "p_value": 1.0, "ok": True, "sequential_p_value": 1.0, "level": 0.01
+    }
     power = document["metrics"][0]["power"]  # a variant of weight 0 does not limit the sample
     assert power["users_per_variant"] == 10 and power["mde"] is not None
     latency, cost = document["metrics"][1], document["metrics"][2]

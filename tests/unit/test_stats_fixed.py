@@ -358,26 +358,57 @@ def test_an_empty_arm_gives_no_figures_and_says_not_enough_users(metric_type):
 
 @pytest.mark.parametrize("metric_type", ["mean", "ratio"])
 def test_identical_values_give_zero_variance_not_an_infinite_statistic(metric_type):
-    result = compare(metric_type, *arms(metric_type, [3.7] * 500, [4.2] * 500))
+    result = compare(metric_type, *arms(metric_type, [3.7] * 100, [4.2] * 100))
     assert result.unavailable_reason == Reason.ZERO_VARIANCE
     assert result.diff == pytest.approx(0.5)
     assert result.ci is None and result.p_value is None and result.sequential_p_value is None
+    assert (result.control_se, result.treatment_se) == (0.0, 0.0)
     assert_no_nan_or_infinity(result)
 
 
-def test_all_successes_in_both_arms_give_zero_variance():
+@pytest.mark.parametrize("metric_type", ["mean", "ratio"])
+def test_two_constant_arms_with_enough_users_differ_exactly_in_the_sequential_figures(metric_type):
+    """299 users an arm at alpha 0.05 (`constant_arm_users`): the fixed figures still have no
+    standard error, the always-valid ones take the difference of the constants as exact."""
+    result = compare(metric_type, *arms(metric_type, [3.7] * 299, [4.2] * 299))
+    assert result.unavailable_reason == Reason.ZERO_VARIANCE and result.ci is None
+    assert result.sequential_ci == pytest.approx((0.5, 0.5))
+    assert result.sequential_relative_ci == pytest.approx((4.2 / 3.7 - 1, 4.2 / 3.7 - 1))
+    assert result.sequential_p_value == 0.0
+    assert_no_nan_or_infinity(result)
+
+
+def test_two_equal_constant_arms_have_a_sequential_p_value_of_one():
+    result = compare("mean", *arms("mean", [2.0] * 400, [2.0] * 400))
+    assert result.sequential_ci == (0.0, 0.0) and result.sequential_p_value == 1.0
+
+
+def test_all_successes_in_both_arms_give_an_interval_around_zero_and_p_one():
+    """Agresti-Caffo's variance stands in for the zero sample variance of each arm."""
     result = compare("binary", Moments(400, 400, 400), Moments(380, 380, 380))
-    assert result.unavailable_reason == Reason.ZERO_VARIANCE
-    assert result.diff == 0.0 and result.relative_lift == 0.0
-    assert result.p_value is None and result.ci is None
+    assert result.unavailable_reason is None
+    assert result.diff == 0.0 and result.relative_lift == 0.0 and result.p_value == 1.0
+    assert result.se == pytest.approx(math.sqrt(401 / 402**3 + 381 / 382**3))
     assert_no_nan_or_infinity(result)
 
 
-def test_no_successes_against_all_successes_gives_zero_variance():
+def test_no_successes_against_all_successes_is_a_certain_difference():
     result = compare("binary", Moments(50, 0, 0), Moments(50, 50, 50))
-    assert result.unavailable_reason == Reason.ZERO_VARIANCE
+    assert result.unavailable_reason == Reason.ZERO_CONTROL_MEAN
     assert result.diff == 1.0 and result.relative_lift is None
+    assert result.p_value is not None and result.p_value < 1e-20
+    lower, _ = result.sequential_ci
+    assert lower > 0.8
     assert_no_nan_or_infinity(result)
+
+
+@pytest.mark.parametrize("n", [20, 200, 5000])
+def test_an_arm_without_successes_has_about_the_wald_variance_of_one_success(n):
+    """The Agresti-Caffo floor at x = 0 is within (n / (n + 2))^3 of Wald's at x = 1."""
+    floor = two_proportion(Moments(n, 0, 0), Moments(n, 0, 0)).control_se
+    one = two_proportion(Moments(n, 1, 1), Moments(n, 0, 0)).control_se
+    ratio = (floor / one) ** 2 * (n - 1) / n
+    assert (n / (n + 2)) ** 3 <= ratio <= 1
 
 
 @pytest.mark.parametrize("metric_type", METRIC_TYPES)
@@ -399,7 +430,7 @@ def test_a_control_mean_too_small_to_divide_by_counts_as_zero():
     assert_no_nan_or_infinity(result)
 
 
-def test_an_all_zero_treatment_has_a_relative_change_of_minus_one_without_interval():
+def test_an_all_zero_mean_treatment_has_a_relative_change_of_minus_one_without_interval():
     control = np.random.default_rng(6).normal(10.0, 2.0, size=100)
     result = welch(moments_of(control), moments_of([0.0] * 100))
     assert result.unavailable_reason == Reason.ZERO_VARIANCE
