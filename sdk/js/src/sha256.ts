@@ -59,6 +59,12 @@ function compress(block: Uint8Array, offset: number, start: Int32Array, from: nu
     const j = offset + i * 4;
     w[i] = (block[j]! << 24) | (block[j + 1]! << 16) | (block[j + 2]! << 8) | block[j + 3]!;
   }
+  compressWords(start, from);
+}
+
+/** `compress` of the block already in `words[0 .. 16)`. */
+function compressWords(start: Int32Array, from: number): void {
+  const w = words;
   for (let i = 16; i < 64; i++) {
     const x = w[i - 15]!;
     const y = w[i - 2]!;
@@ -163,6 +169,8 @@ export class SaltedSha256 {
   private readonly prefixLength: number;
   /** The prefix's bytes after its whole blocks; each hash writes the text and padding after them. */
   private readonly tailLength: number;
+  /** The tail as the first words of a block, zeros after it. */
+  private readonly tailWords = new Int32Array(16);
   private buffer: Uint8Array;
 
   constructor(prefix: Uint8Array) {
@@ -174,6 +182,7 @@ export class SaltedSha256 {
     this.tailLength = prefix.length - whole;
     this.buffer = new Uint8Array(this.tailLength + 256);
     this.buffer.set(prefix.subarray(whole), 0);
+    for (let i = 0; i < this.tailLength; i++) this.tailWords[i >>> 2]! |= this.buffer[i]! << ((3 - (i & 3)) << 3);
     this.openingRounds = this.tailLength >>> 2;
     this.opened = Int32Array.from(this.midstate);
     runOpeningRounds(this.opened, this.buffer, this.openingRounds);
@@ -186,6 +195,47 @@ export class SaltedSha256 {
    * specification requires.
    */
   top53(text: string, out?: Uint8Array): number {
+    if (!(this.tailLength + text.length + 9 <= 64 && this.oneBlockAscii(text))) this.anyText(text);
+    if (out !== undefined) {
+      for (let i = 0; i < 8; i++) {
+        const v = chain[i]!;
+        out[i * 4] = v >>> 24;
+        out[i * 4 + 1] = v >>> 16;
+        out[i * 4 + 2] = v >>> 8;
+        out[i * 4 + 3] = v;
+      }
+    }
+    return (chain[0]! >>> 0) * 2 ** 21 + (chain[1]! >>> 11);
+  }
+
+  /**
+   * The common case: an ASCII text that ends the message within the block after the midstate.
+   * Its characters go straight into the message schedule, as words, with no byte buffer to
+   * fill, pad or read back. False (and nothing hashed) at the first non-ASCII character.
+   */
+  private oneBlockAscii(text: string): boolean {
+    const w = words;
+    const tail = this.tailWords;
+    for (let i = 0; i < 16; i++) w[i] = tail[i]!;
+    let at = this.tailLength;
+    for (let i = 0; i < text.length; i++) {
+      const unit = text.charCodeAt(i);
+      if (unit >= 0x80) return false;
+      w[at >>> 2]! |= unit << ((3 - (at & 3)) << 3);
+      at++;
+    }
+    w[at >>> 2]! |= 0x80 << ((3 - (at & 3)) << 3);
+    const bits = (this.prefixLength - this.tailLength + at) * 8;
+    w[14] = Math.floor(bits / 0x100000000);
+    w[15] = bits;
+    const midstate = this.midstate;
+    for (let i = 0; i < 8; i++) chain[i] = midstate[i]!;
+    compressWords(this.opened, this.openingRounds);
+    return true;
+  }
+
+  /** Any text: UTF-8 encoded into the byte buffer after the tail, padded, block by block. */
+  private anyText(text: string): void {
     const start = this.tailLength;
     const room = start + text.length * 3 + 72;
     if (this.buffer.length < room) {
@@ -220,15 +270,5 @@ export class SaltedSha256 {
     chain.set(this.midstate);
     compress(buffer, 0, this.opened, this.openingRounds);
     for (let offset = 64; offset < end; offset += 64) compress(buffer, offset, chain, 0);
-    if (out !== undefined) {
-      for (let i = 0; i < 8; i++) {
-        const v = chain[i]!;
-        out[i * 4] = v >>> 24;
-        out[i * 4 + 1] = v >>> 16;
-        out[i * 4 + 2] = v >>> 8;
-        out[i * 4 + 3] = v;
-      }
-    }
-    return (chain[0]! >>> 0) * 2 ** 21 + (chain[1]! >>> 11);
   }
 }
