@@ -210,22 +210,26 @@ def read_chat(response: Any) -> ResponseFigures:
 
 
 def see_chat_chunk(tally: StreamTally, chunk: Any) -> bool:
-    """Tally one ChatCompletionChunk; True when it carries output (content, refusal or a tool)."""
-    tally.model = chunk.model or tally.model
-    if chunk.usage is not None:
-        tally.usage = chat_usage(chunk.usage)
+    """Tally one ChatCompletionChunk; True when it carries output (content, refusal or a tool).
+
+    Called for every chunk of every stream: plain attribute reads, nothing built per chunk.
+    """
+    if tally.model is None:
+        tally.model = chunk.model
+    usage = chunk.usage
+    if usage is not None:
+        tally.usage = chat_usage(usage)
     first = False
-    for choice in chunk.choices or ():
+    for choice in chunk.choices:
         delta = choice.delta
-        if delta is not None:
-            if delta.content:
-                tally.text.append(delta.content)
-                first = True
-            if getattr(delta, "refusal", None):
-                tally.refused = True
-                first = True
-            if getattr(delta, "tool_calls", None):
-                first = True
+        content = delta.content
+        if content:
+            tally.text.append(content)
+            first = True
+        if delta.refusal:
+            tally.refused = first = True
+        if delta.tool_calls:
+            first = True
         if choice.finish_reason == CONTENT_FILTER:
             tally.refused = True
     return first

@@ -10,6 +10,7 @@ samples are dropped and counted rather than piling up in memory. The score is tr
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import random
 import threading
@@ -69,8 +70,10 @@ class QualityHook:
         self.sample_rate = sample_rate
         self._rng = rng or random.Random()
         self._pending: queue.Queue[tuple[Tracker, ScoredCall] | None] = queue.Queue(max_pending)
+        self._max_pending = max_pending
         self._workers = workers
         self._threads: list[threading.Thread] = []
+        self._pid = os.getpid()
         self._lock = threading.Lock()
         self.scored = 0
         self.dropped = 0
@@ -103,6 +106,13 @@ class QualityHook:
             thread.join(timeout)
 
     def _start(self) -> None:
+        if self._pid != os.getpid():
+            # A forked child (gunicorn --preload) has none of its parent's threads; what the
+            # parent queued is the parent's to score.
+            self._pid = os.getpid()
+            self._lock = threading.Lock()
+            self._threads = []
+            self._pending = queue.Queue(self._max_pending)
         if len(self._threads) >= self._workers:
             return
         with self._lock:
