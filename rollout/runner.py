@@ -35,7 +35,7 @@ from experiments.analysis import results as analyse
 from experiments.errors import Conflict, DomainError, NotFound
 from experiments.model import FINAL_STATUSES, Experiment, Status
 from experiments.store import Store
-from experiments.store.controller import ApplyStatus, Evaluated
+from experiments.store.controller import ApplyStatus, Evaluated, FollowUp
 from rollout import webhooks
 from rollout.controller import Applied, Decision, decide, decision_entry, transition
 from rollout.operations import experiments as operations
@@ -118,16 +118,16 @@ def evaluate_once(
         )
         after = document or experiment
         body = webhooks.payload(key, decision.as_dict(), change.applied, now)
-        follow_up = {
-            "id": uuid.uuid4().hex,
-            "at": now,
-            "actor": actor,
-            "announce": document is not None,
-            "settle": document is not None and document.status in FINAL_STATUSES,
-            "notify": body,
-            "webhooks": list(dict.fromkeys(webhook_urls)),
-            "experiment_webhooks": list(after.webhooks),
-        }
+        follow_up = FollowUp(
+            id=uuid.uuid4().hex,
+            at=now,
+            actor=actor,
+            announce=document is not None,
+            settle=document is not None and document.status in FINAL_STATUSES,
+            notify=body,
+            webhooks=tuple(dict.fromkeys(webhook_urls)),
+            experiment_webhooks=tuple(after.webhooks),
+        )
         store.controller.mark_follow_up(key)
         outcome = store.controller.apply(
             key,
@@ -191,21 +191,19 @@ def carry_out_follow_ups(store: Store, key: str) -> int:
     """
     done = 0
     for raw, follow_up in store.controller.follow_ups(key):
-        if follow_up.get("announce"):
+        if follow_up.announce:
             store.announce_change()
-        if follow_up.get("settle"):
+        if follow_up.settle:
             try:
-                operations.settle(
-                    store, store.experiments.get(key), str(follow_up["actor"]), follow_up["at"]
-                )
+                operations.settle(store, store.experiments.get(key), follow_up.actor, follow_up.at)
             except NotFound:
                 log.warning("experiment %s vanished before its follow-ups", key)
         webhooks.enqueue(
             store,
-            follow_up["notify"],
-            follow_up.get("webhooks", []),
-            follow_up.get("experiment_webhooks", []),
-            float(follow_up["at"]),
+            follow_up.notify,
+            follow_up.webhooks,
+            follow_up.experiment_webhooks,
+            follow_up.at,
         )
         store.controller.follow_up_done(key, raw)
         done += 1

@@ -42,6 +42,52 @@ class ApplyResult:
 
 
 @dataclass(frozen=True)
+class FollowUp:
+    """What is left to do after an applied evaluation, kept in the experiment's outbox (in the
+    same script as the apply) until it is done: announce the change to every worker, settle a
+    concluded or rolled-back experiment (layer, winner prompt), and deliver `notify`, the
+    webhook payload, to the global `webhooks` and the experiment's own."""
+
+    id: str
+    at: float
+    actor: str
+    announce: bool
+    settle: bool
+    notify: Mapping[str, Any]
+    webhooks: tuple[str, ...] = ()
+    experiment_webhooks: tuple[str, ...] = ()
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "id": self.id,
+                "at": self.at,
+                "actor": self.actor,
+                "announce": self.announce,
+                "settle": self.settle,
+                "notify": self.notify,
+                "webhooks": list(self.webhooks),
+                "experiment_webhooks": list(self.experiment_webhooks),
+            },
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, raw: str) -> FollowUp:
+        record = json.loads(raw)
+        return cls(
+            id=str(record["id"]),
+            at=float(record["at"]),
+            actor=str(record["actor"]),
+            announce=bool(record["announce"]),
+            settle=bool(record["settle"]),
+            notify=record["notify"],
+            webhooks=tuple(record.get("webhooks", ())),
+            experiment_webhooks=tuple(record.get("experiment_webhooks", ())),
+        )
+
+
+@dataclass(frozen=True)
 class Evaluated:
     """What one evaluation writes; `document` is None when the experiment does not change."""
 
@@ -53,7 +99,7 @@ class Evaluated:
     signature: str
     force_record: bool
     timeline_entry: Mapping[str, Any]
-    follow_up: Mapping[str, Any] | None
+    follow_up: FollowUp | None
 
 
 class ControllerStore:
@@ -96,7 +142,7 @@ class ControllerStore:
             "1" if evaluated.force_record else "0",
             json.dumps(evaluated.timeline_entry, separators=(",", ":")),
             str(TIMELINE_CAPACITY),
-            json.dumps(evaluated.follow_up, separators=(",", ":")) if evaluated.follow_up else "",
+            evaluated.follow_up.to_json() if evaluated.follow_up is not None else "",
             *(entry.model_dump_json() for entry in evaluated.entries),
         ]
         status, recorded = self._scripts["controller_apply"](
@@ -129,10 +175,12 @@ class ControllerStore:
     def with_follow_ups(self) -> list[str]:
         return sorted(self._redis.smembers(keys.CONTROLLER_OUTBOX_INDEX))
 
-    def follow_ups(self, key: str) -> list[tuple[str, dict[str, Any]]]:
-        """Pending follow-ups of `key`, oldest first, each as (raw JSON, parsed)."""
+    def follow_ups(self, key: str) -> list[tuple[str, FollowUp]]:
+        """Pending follow-ups of `key`, oldest first, each as (raw JSON, parsed); the raw text
+        is what `follow_up_done` removes."""
         return [
-            (raw, json.loads(raw)) for raw in self._redis.lrange(keys.controller_outbox(key), 0, -1)
+            (raw, FollowUp.from_json(raw))
+            for raw in self._redis.lrange(keys.controller_outbox(key), 0, -1)
         ]
 
     def follow_up_done(self, key: str, raw: str) -> None:

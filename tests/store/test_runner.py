@@ -15,7 +15,7 @@ from experiments import analysis
 from experiments.model import ExperimentCreate, MetricType, Status
 from experiments.prompts.version import PromptVersionCreate
 from experiments.store import Store, keys
-from experiments.store.controller import ApplyStatus, Evaluated
+from experiments.store.controller import ApplyStatus, Evaluated, FollowUp
 from experiments.store.events import EventWrite
 from experiments.store.exposures import ExposureWrite
 from rollout import runner
@@ -272,7 +272,9 @@ def test_a_refused_apply_writes_nothing(store: Store) -> None:
             signature="x",
             force_record=True,
             timeline_entry={"at": T0},
-            follow_up={"announce": True},
+            follow_up=FollowUp(
+                id="f1", at=T0, actor="t", announce=True, settle=False, notify={}
+            ),
         ),
     )
     assert result.status is ApplyStatus.MOVED
@@ -281,6 +283,20 @@ def test_a_refused_apply_writes_nothing(store: Store) -> None:
     assert store.redis.get(keys.controller_fence(EXP)) is None
     assert store.controller.follow_ups(EXP) == []
     assert store.config.current().version == version
+
+
+def test_a_follow_up_reads_back_as_it_was_written() -> None:
+    written = FollowUp(
+        id="f1",
+        at=T0,
+        actor="controller",
+        announce=True,
+        settle=False,
+        notify={"event": "advanced", "experiment": EXP},
+        webhooks=("https://hooks.example/a",),
+        experiment_webhooks=("https://hooks.example/b",),
+    )
+    assert FollowUp.from_json(written.to_json()) == written
 
 
 # -- crashes -------------------------------------------------------------------------------------
