@@ -127,7 +127,7 @@ def _start_controller(
 ) -> threading.Thread | None:
     """The rollout controller, in this process (the contract: `make run` runs it in-process)."""
     try:
-        from rollout.runner import run_forever
+        from rollout.controller.runner import run_forever
     except ImportError:
         return None
     thread = threading.Thread(

@@ -10,8 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from experiments.model import Key, Role
 from rollout.api.routing import principal_name, route, runtime
-from rollout.runner import LostLease, evaluate_once
-from rollout.webhooks import derived_secret, master_secret
+from rollout.controller.runner import LostLease, evaluate_once
+from rollout.controller.webhooks import derived_secret, master_secret
 
 blueprint = Blueprint("controller", __name__, url_prefix="/api/v1")
 

@@ -13,10 +13,10 @@ from flask import Blueprint
 from pydantic import BaseModel, ConfigDict, Field
 
 from experiments import analysis
+from experiments.decision import decide
 from experiments.model import Role
 from experiments.stats.power import DEFAULT_POWER
 from rollout.api.routing import route, runtime
-from rollout.controller import decide
 
 blueprint = Blueprint("results", __name__, url_prefix="/api/v1")
 

@@ -25,7 +25,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_controller(args: argparse.Namespace) -> int:
     # Imported here, not above: the runner loads the store and the statistics (scipy), which
     # every other command of the CLI would otherwise pay for at start-up.
-    from rollout.runner import run_forever
+    from rollout.controller.runner import run_forever
 
     settings = Settings.from_env()
     url = local_redis_url(settings)

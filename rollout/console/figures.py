@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from experiments import analysis
+from experiments.decision import decide
 from experiments.model import Experiment, HistoryEntry
-from rollout.controller import decide
 from rollout.runtime import Runtime
 
 TIMELINE_LIMIT = 500

@@ -18,8 +18,8 @@ from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFProtect
 from itsdangerous import URLSafeTimedSerializer
 
+from rollout.controller.webhooks import master_secret
 from rollout.runtime import runtime_of
-from rollout.webhooks import master_secret
 
 SESSION_LIFETIME = timedelta(hours=8)
 

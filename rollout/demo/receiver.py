@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from rollout.webhooks import SIGNATURE_HEADER, verify
+from rollout.controller.webhooks import SIGNATURE_HEADER, verify
 
 WEBHOOK_SECRET = secrets.token_hex(16)
 

@@ -10,7 +10,7 @@ import pytest
 from flask import Flask
 
 from experiments.store.exposures import ExposureWrite
-from rollout.webhooks import derived_secret
+from rollout.controller.webhooks import derived_secret
 from tests.api.conftest import Api, Clock, experiment_body, ok
 
 EXP = "summary-tone"

@@ -11,7 +11,7 @@ import pytest
 import redis
 
 from experiments.store import Store, keys
-from rollout.runner import Runner
+from rollout.controller.runner import Runner
 from rollout.settings import Settings
 from tests.api.conftest import Api, experiment_body
 from tests.api.test_assign_api import define

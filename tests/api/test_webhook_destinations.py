@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from rollout.controller.webhooks import WebhookDispatcher
 from rollout.embedded import free_port
 from rollout.webhook_delivery import post
 from rollout.webhook_destinations import (
@@ -24,7 +25,6 @@ from rollout.webhook_destinations import (
     RefusedDestination,
     resolve,
 )
-from rollout.webhooks import WebhookDispatcher
 from tests.api.conftest import Api, experiment_body
 from tests.conftest import ADMIN_KEY
 

@@ -15,15 +15,15 @@ import pytest
 from flask import Flask
 
 from experiments.store.exposures import ExposureWrite
-from rollout.embedded import free_port
-from rollout.runner import Runner
-from rollout.webhooks import (
+from rollout.controller.runner import Runner
+from rollout.controller.webhooks import (
     DELIVERY_HEADER,
     SIGNATURE_HEADER,
     WebhookDispatcher,
     derived_secret,
     verify,
 )
+from rollout.embedded import free_port
 from tests.api.conftest import Api, Clock, experiment_body, ok
 from tests.conftest import ADMIN_KEY
 

@@ -18,10 +18,10 @@ from experiments.store import Store, keys
 from experiments.store.controller import ApplyStatus, Evaluated, FollowUp
 from experiments.store.events import EventWrite
 from experiments.store.exposures import ExposureWrite
-from rollout import runner
+from rollout.controller import runner
+from rollout.controller.runner import LostLease, Runner, evaluate_once, run_forever
 from rollout.operations import experiments as operations
 from rollout.operations.prompts import create_version
-from rollout.runner import LostLease, Runner, evaluate_once, run_forever
 from rollout.settings import Settings
 
 T0 = 1_750_000_000.0

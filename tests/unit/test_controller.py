@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from experiments.decision import decide, decision_entry, transition
 from experiments.model import Experiment, Status
-from rollout.controller import decide, decision_entry, transition
 
 T0 = 1_750_000_000.0
 PLAN = {

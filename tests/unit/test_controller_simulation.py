@@ -31,10 +31,10 @@ import numpy as np
 import pytest
 
 from experiments.analysis import results as analyse
+from experiments.decision import decide, transition
 from experiments.model import Experiment, Status
 from experiments.stats.moments import Moments, RatioMoments
 from experiments.store.events import SufficientStats
-from rollout.controller import decide, transition
 
 SEED = 20_250_601
 ALPHA = 0.05

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from scipy import integrate, stats
 
 from experiments.analysis import SufficientStats, results
+from experiments.decision import decide
 from experiments.model import Experiment
 from experiments.stats import Moments, RatioMoments, compare
 from experiments.stats.guardrail import harm_test
@@ -28,7 +29,6 @@ from experiments.stats.sequential import (
     one_sided_boundary_multiplier,
     relative_confidence_sequence,
 )
-from rollout.controller import decide
 
 T0 = 1_750_000_000.0
 

@@ -5,7 +5,8 @@
 controller should do now and why. It does no I/O and reads no clock, so `GET .../results`, the
 `/evaluate` endpoint and the background runner all reach the same decision for the same inputs,
 and every branch is tested with an injected `now`. `transition` turns a decision into the
-lifecycle change the runner applies (also pure); rollout/runner.py does the reading and writing.
+lifecycle change the runner applies (also pure); rollout/controller/runner.py does the reading
+and writing.
 
 The rules, in the order they are checked (docs/controller.md explains each):
 

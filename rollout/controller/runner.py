@@ -32,12 +32,12 @@ import redis
 from prometheus_client import Counter
 
 from experiments.analysis import results as analyse
+from experiments.decision import Applied, Decision, decide, decision_entry, transition
 from experiments.errors import Conflict, DomainError, NotFound
 from experiments.model import FINAL_STATUSES, Experiment, Status
 from experiments.store import Store
 from experiments.store.controller import ApplyStatus, Evaluated, FollowUp
-from rollout import webhooks
-from rollout.controller import Applied, Decision, decide, decision_entry, transition
+from rollout.controller import webhooks
 from rollout.operations import experiments as operations
 from rollout.settings import Settings
 
