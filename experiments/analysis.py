@@ -140,6 +140,7 @@ def results(
             "role": metric.role.value,
             "direction": metric.direction.value,
             "max_regression": metric.max_regression,
+            "cap": metric.cap,
             "variants": {
                 keys[i]: summarise(metric.type, arm).as_dict() for i, arm in enumerate(arms)
             },

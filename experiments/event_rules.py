@@ -52,6 +52,8 @@ class EventWrite(NamedTuple):
     metric_type: MetricType
     value: float
     denominator: float = 1.0
+    cap: float | None = None
+    """The metric's cap on each user's total (`Metric.cap`), applied by the store's script."""
 
 
 class Rejection(NamedTuple):
@@ -100,6 +102,7 @@ def event_write(experiment: Experiment | None, event: MetricEvent) -> EventWrite
         metric_type=metric.type,
         value=event.value,
         denominator=denominator,
+        cap=metric.cap,
     )
 
 

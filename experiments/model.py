@@ -126,6 +126,20 @@ class Metric(Strict):
     max_regression: float = Field(
         default=0.0, ge=0.0, le=100.0, strict=True, description="tolerated relative harm"
     )
+    cap: float | None = Field(
+        default=None,
+        gt=0.0,
+        le=1e15,
+        strict=True,
+        description="each user's total (mean) or numerator (ratio) counts at most this much",
+    )
+
+    @model_validator(mode="after")
+    def _cap_needs_a_total(self) -> Metric:
+        # A binary metric counts a user once whatever the values, so there is nothing to cap.
+        if self.cap is not None and self.type is MetricType.BINARY:
+            raise ValueError("cap applies to mean and ratio metrics, not binary ones")
+        return self
 
 
 MetricList = Annotated[list[Metric], BeforeValidator(expand_presets)]

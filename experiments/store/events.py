@@ -80,7 +80,7 @@ class EventStore:
         window = str(dedupe_window_s)
         for experiment, positions in by_experiment.items():
             seen = keys.event_seen(experiment, "")  # + the event id is that event's marker
-            types: dict[str, str] = {}
+            types: dict[str, tuple[str, str]] = {}
             script_keys = [
                 keys.exposures(experiment),
                 keys.sufficient_stats(experiment),
@@ -90,7 +90,8 @@ class EventStore:
             for position in positions:
                 write = writes[position]
                 if write.metric not in types:
-                    types[write.metric] = _TYPE_CODES[write.metric_type]
+                    cap = "" if write.cap is None else repr(float(write.cap))
+                    types[write.metric] = (_TYPE_CODES[write.metric_type], cap)
                 script_keys.append(seen + write.event_id)
                 args += [
                     write.user_id,
@@ -99,8 +100,8 @@ class EventStore:
                     repr(float(write.denominator)),
                 ]
             header = [window, str(len(types))]
-            for metric, code in types.items():
-                header += [metric, code]
+            for metric, (code, cap) in types.items():
+                header += [metric, code, cap]
             calls.append((script_keys, header + args))
         outcomes: list[Outcome] = [Outcome.ACCEPTED] * len(writes)
         for positions, answer in zip(
@@ -128,7 +129,8 @@ def decode_stats(experiment: Experiment, raw: Mapping[str, str]) -> SufficientSt
     Fields: `users:<v>` (exposed users of variant index v, written by record_exposures.lua) and
     `<metric>|<v>|<sum>` with sums `s`, `ss` (binary, mean) and `x`, `y`, `xx`, `yy`, `xy`
     (ratio), written by ingest_events.lua. For a binary metric `s` counts users with a success,
-    so the sum of squares equals it.
+    so the sum of squares equals it. With a `Metric.cap` the sums are those of the capped
+    totals (the user's mean total, a ratio's numerator), exactly.
     """
     variants = range(len(experiment.variants))
     users = tuple(int(raw.get(f"users:{v}", 0)) for v in variants)

@@ -102,6 +102,7 @@ class MetricResults(BaseModel):
     role: str
     direction: str
     max_regression: float
+    cap: float | None = Field(description="each user's total counts at most this much")
     variants: dict[str, ArmFigures]
     comparisons: list[ComparisonFigures]
     power: PowerFigures | None = Field(default=None, description="primary metrics only")

@@ -1,8 +1,9 @@
 -- Count a batch of metric events of one experiment, each event id once, in one atomic step.
 -- KEYS[1] exposures hash, KEYS[2] sufficient statistics hash, KEYS[3] per-user totals hash,
 -- KEYS[3 + i] the dedupe marker of event i (keys.event_seen).
--- ARGV[1] dedupe window in seconds, ARGV[2] the number M of metrics in the batch, then M pairs
--- of metric key and type ("b" binary, "m" mean, "r" ratio); then four arguments an event:
+-- ARGV[1] dedupe window in seconds, ARGV[2] the number M of metrics in the batch, then M triples
+-- of metric key, type ("b" binary, "m" mean, "r" ratio) and cap ("" for none); then four
+-- arguments an event:
 --   user id, metric key, value, denominator
 -- Returns one code an event: 0 counted now, 1 duplicate (its id was counted before),
 -- 2 not exposed (the user has no recorded exposure; the id is NOT marked, so the event can be
@@ -14,15 +15,30 @@
 --   binary  <m>|<v>|s  += 1 the first time the user has a value > 0
 --   mean    <m>|<v>|s  += d,  <m>|<v>|ss += (t + d)^2 - t^2 = d (2 t + d)
 --   ratio   <m>|<v>|x, y, xx, yy, xy move by the change of x, y, x^2, y^2 and x y
+-- A metric with a cap c counts min(t, c) for the user's total t (mean) or numerator x (ratio):
+-- the totals hash keeps the raw total, the sums move by the change of the capped one, so they
+-- stay the exact sums of the capped values.
 -- Sums are read once, accumulated in doubles and written back once, in a format that reads
 -- back as the same double, so no precision is lost between calls (HINCRBYFLOAT would round
 -- small values to a fixed number of decimals).
 local window = ARGV[1]
 local exposures, stats, totals = KEYS[1], KEYS[2], KEYS[3]
-local kind_of = {}
-local first = 3 + 2 * tonumber(ARGV[2])
-for j = 3, first - 1, 2 do
+local kind_of, cap_of = {}, {}
+local first = 3 + 3 * tonumber(ARGV[2])
+for j = 3, first - 1, 3 do
   kind_of[ARGV[j]] = ARGV[j + 1]
+  cap_of[ARGV[j]] = tonumber(ARGV[j + 2])
+end
+
+-- How much of an addition of `value` to a raw total `t` counts: all of it without a cap (not
+-- recomputed, which would round), else the change of min(total, cap).
+local function counted_change(metric, t, value)
+  local cap = cap_of[metric]
+  if not cap then
+    return t, value
+  end
+  local before = math.min(t, cap)
+  return before, math.min(t + value, cap) - before
 end
 
 local variant_of = {}
@@ -93,24 +109,26 @@ for i = 1, #KEYS - 3 do
         add(prefix .. 's', 1)
       end
     elseif kind == 'm' then
-      local t = tonumber(total(field) or '0')
-      set_total(field, num(t + value))
-      add(prefix .. 's', value)
-      add(prefix .. 'ss', value * (2 * t + value))
+      local raw = tonumber(total(field) or '0')
+      set_total(field, num(raw + value))
+      local t, d = counted_change(metric, raw, value)
+      add(prefix .. 's', d)
+      add(prefix .. 'ss', d * (2 * t + d))
     else
       local d = tonumber(ARGV[base + 3])
-      local x, y = 0, 0
+      local raw_x, y = 0, 0
       local raw = total(field)
       if raw then
         local sx, sy = string.match(raw, '^([^,]+),(.+)$')
-        x, y = tonumber(sx), tonumber(sy)
+        raw_x, y = tonumber(sx), tonumber(sy)
       end
-      set_total(field, num(x + value) .. ',' .. num(y + d))
-      add(prefix .. 'x', value)
+      set_total(field, num(raw_x + value) .. ',' .. num(y + d))
+      local x, dx = counted_change(metric, raw_x, value)
+      add(prefix .. 'x', dx)
       add(prefix .. 'y', d)
-      add(prefix .. 'xx', value * (2 * x + value))
+      add(prefix .. 'xx', dx * (2 * x + dx))
       add(prefix .. 'yy', d * (2 * y + d))
-      add(prefix .. 'xy', value * y + d * x + value * d)
+      add(prefix .. 'xy', dx * y + d * x + dx * d)
     end
   end
 end
