@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from experiments.archiving import refuse_if_archived
 from experiments.errors import Conflict, Invalid
 from experiments.model import (
     DRAFT_ONLY_FIELDS,
@@ -57,6 +58,7 @@ def needs_review(experiment: Experiment, review_required: bool) -> bool:
 
 def start(experiment: Experiment, now: float, actor: str, reason: str | None = None) -> Result:
     _require(experiment, "start")
+    refuse_if_archived(experiment, "start")
     update: dict[str, Any] = {
         "status": Status.RUNNING,
         "started_at": now,

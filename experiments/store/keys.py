@@ -107,6 +107,11 @@ def prompt_pending(name: str) -> str:
     return f"{_prompt(name)}:pending"
 
 
+def prompt_archived(name: str) -> str:
+    """The JSON record (who, when, why) of an archived prompt; absent while it is not archived."""
+    return f"{_prompt(name)}:archived"
+
+
 def prompt_pins(name: str) -> str:
     """Hash version -> experiments referencing it; a pinned version is never removed."""
     return f"{_prompt(name)}:pins"

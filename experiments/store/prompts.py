@@ -173,6 +173,30 @@ class PromptStore:
         raw = self._redis.hget(keys.prompt_labels(name), ref)
         return None if raw is None else int(raw)
 
+    def set_archived(
+        self, name: str, record: dict[str, Any] | None, entry: dict[str, Any]
+    ) -> bool:
+        """Archive the prompt with `record` (who, when, why), or unarchive it with None, and say
+        so in its history, in one script; False (nothing written) when it already was so."""
+        changed = self._scripts["set_prompt_archive"](
+            keys=[keys.prompt_archived(name), keys.prompt_history(name)],
+            args=["" if record is None else json.dumps(record), json.dumps(entry)],
+        )
+        return bool(changed)
+
+    def archived(self, names: list[str]) -> dict[str, dict[str, Any]]:
+        """The archive record of each of `names` that is archived, in one pipelined round trip."""
+        if not names:
+            return {}
+        pipe = self._redis.pipeline(transaction=False)
+        for name in names:
+            pipe.get(keys.prompt_archived(name))
+        return {
+            name: json.loads(raw)
+            for name, raw in zip(names, pipe.execute(), strict=True)
+            if raw is not None
+        }
+
     def pin(self, name: str, version: int, experiment: str) -> None:
         self._redis.hset(keys.prompt_pins(name), f"{version}|{experiment}", "1")
 

@@ -20,6 +20,7 @@ from experiments.model import (
 )
 from rollout.api.paging import HistoryQuery, Page, PageQuery, page_of
 from rollout.api.routing import principal_name, route, runtime
+from rollout.operations import archiving
 from rollout.operations import experiments as operations
 
 blueprint = Blueprint("experiments", __name__, url_prefix="/api/v1")
@@ -33,6 +34,7 @@ class ListQuery(PageQuery):
     status: Status | None = None
     owner: str | None = Field(default=None, max_length=200)
     layer: Key | None = None
+    archived: bool = Field(default=False, description="true lists the archived ones too")
 
 
 class UnreadableExperiment(BaseModel):
@@ -131,6 +133,7 @@ def list_experiments(query: ListQuery) -> Any:
         if (query.status is None or e.status is query.status)
         and (query.owner is None or e.owner == query.owner)
         and (query.layer is None or e.layer == query.layer)
+        and (query.archived or e.archived_at is None)
     ]
     page, envelope = page_of(found, query)
     unreadable = [
@@ -315,3 +318,40 @@ def conclude_experiment(key: str, body: ConcludeBody) -> Any:
 def approve_change(key: str, body: ApproveBody) -> Any:
     rt = runtime()
     return _outcome(operations.approve(rt.store, key, body.change, principal_name(), rt.now()))
+
+
+@route(
+    blueprint,
+    "/experiments/<key>/archive",
+    "POST",
+    summary="Archive: hidden from lists and SDKs, kept with its history (not while running or"
+    " paused)",
+    roles=[Role.EDITOR],
+    body=ReasonBody,
+    response=OperationResult,
+    errors=[404, 409],
+)
+def archive_experiment(key: str, body: ReasonBody) -> Any:
+    rt = runtime()
+    experiment = archiving.archive_experiment(
+        rt.store, key, principal_name(), rt.now(), body.reason
+    )
+    return _outcome(operations.Outcome(experiment))
+
+
+@route(
+    blueprint,
+    "/experiments/<key>/unarchive",
+    "POST",
+    summary="Unarchive: listed and served again, in the state it was archived in",
+    roles=[Role.EDITOR],
+    body=ReasonBody,
+    response=OperationResult,
+    errors=[404],
+)
+def unarchive_experiment(key: str, body: ReasonBody) -> Any:
+    rt = runtime()
+    experiment = archiving.unarchive_experiment(
+        rt.store, key, principal_name(), rt.now(), body.reason
+    )
+    return _outcome(operations.Outcome(experiment))

@@ -18,6 +18,7 @@ from experiments.prompts.sandbox import render
 from experiments.prompts.version import PromptTest, PromptVersionCreate, RenderRequest
 from rollout.api.paging import HistoryQuery, Page, PageQuery, page_of
 from rollout.api.routing import principal_name, route, runtime
+from rollout.operations import archiving
 from rollout.operations import prompts as prompt_operations
 
 blueprint = Blueprint("prompts", __name__, url_prefix="/api/v1")
@@ -64,14 +65,21 @@ class ResolvedVersion(BaseModel):
     variables: list[str] = Field(default_factory=list)
 
 
-class PromptDetail(BaseModel):
+class ArchiveState(BaseModel):
+    """Whether a prompt is archived: hidden from lists and from the SDK configuration."""
+
+    archived_at: float | None = Field(default=None, description="when it was archived; None: not")
+    archived_by: str | None = Field(default=None, description="the key that archived it")
+
+
+class PromptDetail(ArchiveState):
     name: str
     versions: list[PromptVersionSummary]
     labels: dict[str, int]
     pending: list[LabelProposal] = Field(description="label moves waiting for review")
 
 
-class PromptSummary(BaseModel):
+class PromptSummary(ArchiveState):
     name: str
     versions: int
     latest: PromptVersionBrief
@@ -80,6 +88,19 @@ class PromptSummary(BaseModel):
 
 class PromptList(Page):
     prompts: list[PromptSummary]
+
+
+class PromptListQuery(PageQuery):
+    archived: bool = Field(default=False, description="true lists the archived ones too")
+
+
+class PromptArchive(ArchiveState):
+    prompt: str
+
+
+class ArchiveBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str | None = Field(default=None, max_length=2000, description="why, for the history")
 
 
 class PromptHistory(BaseModel):
@@ -129,6 +150,11 @@ def _pinned_by(name: str) -> dict[int, list[str]]:
     return {
         version: sorted({ref.partition(":")[0] for ref in refs}) for version, refs in pins.items()
     }
+
+
+def _archive_state(record: dict[str, Any] | None) -> dict[str, Any]:
+    record = record or {}
+    return {"archived_at": record.get("archived_at"), "archived_by": record.get("archived_by")}
 
 
 def _brief(document: dict[str, Any]) -> dict[str, Any]:
@@ -184,14 +210,23 @@ def create_version(prompt: str, body: PromptVersionCreate) -> Any:
     "GET",
     summary="List prompts (paginated)",
     roles=READERS,
-    query=PageQuery,
+    query=PromptListQuery,
     response=PromptList,
 )
-def list_prompts(query: PageQuery) -> Any:
+def list_prompts(query: PromptListQuery) -> Any:
     prompts = runtime().store.prompts
-    page, envelope = page_of(prompts.names(), query)
+    names = prompts.names()
+    archived = prompts.archived(names)
+    shown = names if query.archived else [n for n in names if n not in archived]
+    page, envelope = page_of(shown, query)
     summaries = prompts.summaries(list(page))
-    return {"prompts": [s | {"latest": _brief(s["latest"])} for s in summaries], **envelope}
+    return {
+        "prompts": [
+            s | {"latest": _brief(s["latest"])} | _archive_state(archived.get(s["name"]))
+            for s in summaries
+        ],
+        **envelope,
+    }
 
 
 @route(
@@ -212,7 +247,7 @@ def get_prompt(prompt: str) -> Any:
         "versions": [_summary(v, pins) for v in versions],
         "labels": prompts.labels(prompt),
         "pending": [p.model_dump(mode="json") for p in prompts.pending(prompt)],
-    }
+    } | _archive_state(prompts.archived([prompt]).get(prompt))
 
 
 @route(
@@ -338,3 +373,36 @@ def prompt_history(prompt: str, query: HistoryQuery) -> Any:
     prompts = runtime().store.prompts
     prompts.require(prompt)
     return {"prompt": prompt, "history": prompts.history(prompt, query.offset, query.limit)}
+
+
+@route(
+    blueprint,
+    "/prompts/<prompt>/archive",
+    "POST",
+    summary="Archive: hidden from lists and SDKs, kept with its history (not while a running or"
+    " paused experiment uses it)",
+    roles=WRITERS,
+    body=ArchiveBody,
+    response=PromptArchive,
+    errors=[404, 409],
+)
+def archive_prompt(prompt: str, body: ArchiveBody) -> Any:
+    rt = runtime()
+    record = archiving.archive_prompt(rt.store, prompt, principal_name(), rt.now(), body.reason)
+    return {"prompt": prompt} | _archive_state(record)
+
+
+@route(
+    blueprint,
+    "/prompts/<prompt>/unarchive",
+    "POST",
+    summary="Unarchive: listed and served again",
+    roles=WRITERS,
+    body=ArchiveBody,
+    response=PromptArchive,
+    errors=[404],
+)
+def unarchive_prompt(prompt: str, body: ArchiveBody) -> Any:
+    rt = runtime()
+    archiving.unarchive_prompt(rt.store, prompt, principal_name(), rt.now(), body.reason)
+    return {"prompt": prompt} | _archive_state(None)

@@ -149,8 +149,11 @@ class LiveConfig:
 
     def _load(self, stamp: ConfigStamp) -> Snapshot:
         catalog = self._store.experiments.catalog()
-        experiments = {e.key: e for e in catalog.experiments}
+        # Archived experiments and prompts are left out of what SDKs see (experiments/archiving).
+        experiments = {e.key: e for e in catalog.experiments if e.archived_at is None}
         labels = self._store.prompts.all_labels()
+        archived = self._store.prompts.archived(sorted(labels))
+        labels = {name: by_label for name, by_label in labels.items() if name not in archived}
         wanted = {(p.name, p.version) for e in experiments.values() for p in e.prompts.values()}
         wanted |= {(name, v) for name, by_label in labels.items() for v in by_label.values()}
         prompts: dict[tuple[str, int], dict[str, Any]] = {}

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from experiments import lifecycle
+from experiments import archiving, lifecycle
 from experiments.errors import Conflict, DomainError, Invalid
 from experiments.layer_ranges import allocate_layer_range
 from experiments.model import (
@@ -23,6 +23,7 @@ from experiments.model import (
     Status,
 )
 from experiments.store import Store
+from rollout.operations.archiving import archived_prompts_of
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,14 @@ def resolve_prompts(
         resolved[variant.key] = ResolvedPrompt(name=name, version=version)
     if details:
         raise Invalid("unknown prompt reference", details, code="unknown_prompt")
+    archived = store.prompts.archived(sorted({p.name for p in resolved.values()}))
+    details = [
+        {"field": f"variants.{index}.prompt", "message": f"prompt {pinned.name!r} is archived"}
+        for index, variant in enumerate(body.variants or [])
+        if (pinned := resolved.get(variant.key)) is not None and pinned.name in archived
+    ]
+    if details:
+        raise Invalid("archived prompt (unarchive it first)", details, code="archived_prompt")
     return resolved
 
 
@@ -197,9 +206,11 @@ def start(
     store: Store, key: str, actor: str, now: float, review_required: bool, reason: str | None = None
 ) -> Outcome:
     proposal: list[PendingChange] = []
+    archived = archived_prompts_of(store, store.experiments.get(key))
 
     def change(current: Experiment) -> lifecycle.Result:
         proposal.clear()
+        archiving.check_prompts_not_archived(current, archived, "start")
         if lifecycle.needs_review(current, review_required):
             lifecycle.start(current, now, actor)  # refuses a transition the state does not allow
             pending = lifecycle.new_pending("start", now, actor, reason=reason)
@@ -338,6 +349,7 @@ def _promote_winner_prompt(store: Store, experiment: Experiment, actor: str, now
 
 def approve(store: Store, key: str, change_id: str, actor: str, now: float) -> Outcome:
     """Apply a pending change approved by a key other than its proposer's."""
+    archived = archived_prompts_of(store, store.experiments.get(key))
 
     def change(current: Experiment) -> lifecycle.Result:
         pending = lifecycle.take_pending(current, change_id, actor)
@@ -354,6 +366,7 @@ def approve(store: Store, key: str, change_id: str, actor: str, now: float) -> O
             },
         )
         if pending.kind == "start":
+            archiving.check_prompts_not_archived(base, archived, "start")
             updated, entries = lifecycle.start(base, now, pending.proposed_by, pending.reason)
         elif pending.kind == "advance":
             if base.stage is None or pending.stage != base.stage + 1:

@@ -118,7 +118,10 @@ def approve_label(store: Store, name: str, change_id: str, actor: str, now: floa
 
 
 def resolve_label(store: Store, name: str, label: str) -> dict[str, Any]:
-    """The version an application should use outside any experiment."""
+    """The version an application should use outside any experiment; an archived prompt has
+    none, as it has none in the SDK configuration."""
+    if store.prompts.archived([name]):
+        raise NotFound(f"prompt {name!r} is archived")
     version = store.prompts.labels(name).get(label)
     if version is None:
         store.prompts.require(name)
