@@ -329,6 +329,10 @@ class Experiment(ExperimentFields):
     stage_started_at: float | None = None
     winner: str | None = None
     rollback_reason: str | None = None
+    archived_at: float | None = Field(
+        default=None, description="when it was archived (hidden from lists and SDKs); None: not"
+    )
+    archived_by: str | None = Field(default=None, description="the key that archived it")
     layer_range: tuple[float, float] | None = None
     prompts: dict[str, ResolvedPrompt] = Field(
         default_factory=dict, description="variant key -> pinned prompt version"
