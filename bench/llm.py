@@ -16,7 +16,13 @@ which on a shared machine is larger than the overhead. Of it, the sandboxed rend
 variant's template (rollout_sdk.kernel.render, the same for any SDK call that renders) is
 timed apart. The medians of bare and measured calls, alternating, are printed beside.
 
-    .venv/bin/python bench/llm.py [--calls 2000] [--slow-calls 300]
+Then OTLP ingestion against `/events` on the same machine (unless --ingest-seconds 0): the
+service under `rollout serve` (gunicorn, embedded Redis), 2,000 exposed users, and for the same
+number of seconds each, from 4 client threads: `POST /v1/traces` with protobuf exports of 1,000
+GenAI spans (each span becomes 4 events: latency, input and output tokens, error), against
+`POST /api/v1/events` with batches of 1,000 events, as accepted spans and events a second.
+
+    .venv/bin/python bench/llm.py [--calls 2000] [--slow-calls 300] [--ingest-seconds 10]
 
 Target: overhead < 2% of a 20 ms call (< 400 us).
 """
@@ -25,16 +31,29 @@ from __future__ import annotations
 
 import argparse
 import gc
+import itertools
+import json
 import logging
 import multiprocessing
 import os
+import secrets
 import statistics
+import subprocess
 import sys
+import tempfile
+import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import openai
+import requests
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from rollout.embedded import free_port
 from rollout_sdk import RolloutClient
@@ -219,10 +238,163 @@ def _serve(behaviour: Behaviour, pipe: Any) -> None:
     provider.thread.join()
 
 
+# --- OTLP ingestion against /events --------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+BATCH = 1000
+SENDERS = 4
+EXPOSED_USERS = 2000
+
+
+def serve(workdir: Path, admin: str) -> tuple[subprocess.Popen[bytes], str]:
+    """`rollout serve` with its embedded Redis in `workdir`, ready."""
+    port = free_port()
+    env = dict(os.environ, HOST="127.0.0.1", PORT=str(port), ROLLOUT_ADMIN_KEY=admin,
+               ROLLOUT_DATA_DIR=str(workdir / "data"), LOG_LEVEL="warning")
+    env.pop("REDIS_URL", None)
+    process = subprocess.Popen([sys.executable, "-m", "rollout.cli", "serve"], env=env,
+                               cwd=ROOT, stdout=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("rollout serve exited at start-up")
+        try:
+            if requests.get(url + "/readyz", timeout=1).status_code == 200:
+                return process, url
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    process.terminate()
+    raise RuntimeError("rollout serve did not become ready")
+
+
+def call(url: str, key: str, path: str, body: Any) -> Any:
+    response = requests.post(url + path, json=body, timeout=30,
+                             headers={"Authorization": f"Bearer {key}"})
+    response.raise_for_status()
+    return response.json()
+
+
+def exposed_experiment(url: str, admin: str) -> tuple[str, list[str]]:
+    """An sdk key, and the users exposed to a running experiment with the `llm` preset."""
+    keys = {role: call(url, admin, "/api/v1/keys", {"name": f"bench-{role}", "role": role})[
+        "secret"] for role in ("editor", "release", "sdk")}
+    experiment = {"key": "bench", "name": "bench", "control": "a",
+                  "variants": [{"key": "a", "weight": 0.5}, {"key": "b", "weight": 0.5}],
+                  "metrics": [{"preset": "llm"}]}
+    call(url, keys["editor"], "/api/v1/experiments", experiment)
+    call(url, keys["release"], "/api/v1/experiments/bench/start", {})
+    users = [f"user-{n}" for n in range(EXPOSED_USERS)]
+    rollout = RolloutClient(url, keys["sdk"], flush_interval_s=0.05)
+    for user in users:
+        assert rollout.assign(user, "bench").in_experiment
+    assert rollout.close(timeout=30)
+    return keys["sdk"], users
+
+
+def attribute(key: str, value: str | int) -> KeyValue:
+    any_value = AnyValue(string_value=value) if isinstance(value, str) else AnyValue(
+        int_value=value)
+    return KeyValue(key=key, value=any_value)
+
+
+def spans_export(users: list[str], count: int) -> bytes:
+    """One OTLP protobuf export of `count` GenAI spans of fresh ids, for exposed users."""
+    request = ExportTraceServiceRequest()
+    scope = request.resource_spans.add().scope_spans.add()
+    trace_id = secrets.token_bytes(16)
+    now = time.time_ns()
+    for n in range(count):
+        span = scope.spans.add(
+            trace_id=trace_id, span_id=secrets.token_bytes(8), name="chat gpt-4o-mini",
+            start_time_unix_nano=now - 20_000_000, end_time_unix_nano=now,
+        )
+        span.attributes.extend([
+            attribute("rollout.experiment", "bench"),
+            attribute("rollout.user_id", users[n % len(users)]),
+            attribute("gen_ai.request.model", MODEL),
+            attribute("gen_ai.usage.input_tokens", 120),
+            attribute("gen_ai.usage.output_tokens", 40),
+        ])
+    return bytes(request.SerializeToString())
+
+
+def events_batch(users: list[str], count: int) -> bytes:
+    prefix = secrets.token_hex(6)
+    return json.dumps({"events": [
+        {"event_id": f"{prefix}-{n}", "user_id": users[n % len(users)], "experiment": "bench",
+         "metric": "latency_ms", "value": 20.0} for n in range(count)]}).encode()
+
+
+def rate(seconds: float, send: Callable[[requests.Session], int]) -> float:
+    """Accepted items a second over `seconds`, from SENDERS threads."""
+    stop = threading.Event()
+    done = itertools.count()
+    counts: list[int] = []
+    lock = threading.Lock()
+
+    def sender() -> None:
+        session = requests.Session()
+        total = 0
+        while not stop.is_set():
+            total += send(session)
+            next(done)
+        with lock:
+            counts.append(total)
+
+    threads = [threading.Thread(target=sender) for _ in range(SENDERS)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    time.sleep(seconds)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    return sum(counts) / (time.perf_counter() - started)
+
+
+def ingestion(seconds: float) -> None:
+    admin = "rk_bench-admin-" + secrets.token_hex(16)
+    with tempfile.TemporaryDirectory() as tmp:
+        process, url = serve(Path(tmp), admin)
+        try:
+            sdk, users = exposed_experiment(url, admin)
+            headers = {"Authorization": f"Bearer {sdk}"}
+
+            def send_spans(session: requests.Session) -> int:
+                response = session.post(
+                    url + "/v1/traces", data=spans_export(users, BATCH), timeout=60,
+                    headers={**headers, "Content-Type": "application/x-protobuf"})
+                response.raise_for_status()
+                answer = ExportTraceServiceResponse()
+                answer.ParseFromString(response.content)
+                return BATCH - int(answer.partial_success.rejected_spans)
+
+            def send_events(session: requests.Session) -> int:
+                response = session.post(
+                    url + "/api/v1/events", data=events_batch(users, BATCH), timeout=60,
+                    headers={**headers, "Content-Type": "application/json"})
+                response.raise_for_status()
+                return int(response.json()["accepted"])
+
+            events_per_s = rate(seconds, send_events)
+            spans_per_s = rate(seconds, send_spans)
+        finally:
+            process.terminate()
+            process.wait(30)
+    print(f"- ingestion, {SENDERS} senders, batches of {BATCH}, {seconds:.0f} s each "
+          "(client, gunicorn and Redis on this machine):")
+    print(f"  POST /api/v1/events   {events_per_s:9.0f} events/s")
+    print(f"  POST /v1/traces       {spans_per_s:9.0f} spans/s  (= {spans_per_s * 4:.0f} "
+          f"events/s; {spans_per_s / events_per_s:.2f} spans per event of /events)")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=500 if QUICK else 2000)
     parser.add_argument("--slow-calls", type=int, default=100 if QUICK else 300)
+    parser.add_argument("--ingest-seconds", type=float, default=3 if QUICK else 10)
     args = parser.parse_args()
     fast = ProviderProcess(Behaviour(delay_s=0.0, output_tokens=12))
     slow = ProviderProcess(Behaviour(delay_s=SLOW_S, output_tokens=12))
@@ -240,6 +412,8 @@ def main() -> int:
         slow.stop()
     print(f"target: overhead < {TARGET_SHARE:.0%} of a {SLOW_S * 1000:.0f} ms call: "
           f"{'met' if ok else 'NOT met'}")
+    if args.ingest_seconds > 0:
+        ingestion(args.ingest_seconds)
     return 0 if ok else 1
 
 
