@@ -106,6 +106,7 @@ class LiveConfig:
         self._snapshot: Snapshot | None = None
         self._lock = threading.Lock()
         self._prompt_cache: dict[tuple[str, int], dict[str, Any]] = {}
+        self._prompt_cache_epoch = ""
         self._redis_retry_at = 0.0
 
     def snapshot(self) -> Snapshot:
@@ -148,6 +149,11 @@ class LiveConfig:
             return self._snapshot
 
     def _load(self, stamp: ConfigStamp) -> Snapshot:
+        if stamp.epoch != self._prompt_cache_epoch:
+            # New data (Redis lost its own): its prompt versions count from 1 again, with other
+            # content, so what was cached under those numbers is not theirs.
+            self._prompt_cache.clear()
+            self._prompt_cache_epoch = stamp.epoch
         catalog = self._store.experiments.catalog()
         # Archived experiments and prompts are left out of what SDKs see (experiments/archiving).
         experiments = {e.key: e for e in catalog.experiments if e.archived_at is None}

@@ -9,9 +9,11 @@ import pytest
 import redis
 
 from experiments.model import Experiment, HistoryEntry
+from experiments.prompts.version import PromptVersionCreate
 from experiments.store import ConfigStamp, Store
 from rollout.config.live import LiveConfig
 from rollout.config.watcher import ConfigWatcher, newer
+from rollout.operations.prompts import create_version, move_label
 
 POLL_S = 0.05
 
@@ -107,4 +109,26 @@ def test_a_worker_serves_the_new_data_after_redis_lost_its_own(
     other = Store.from_url(redis_url)
     create(other, "fresh")  # version 1 of a new epoch, far below the version the worker saw
     assert eventually(lambda: sorted(live.snapshot().experiments) == ["fresh"])
+    other.close()
+
+
+def publish(store: Store, template: str) -> None:
+    """Version 1 of prompt `p`, labelled production (so the configuration carries it)."""
+    document, created = create_version(store, "p", PromptVersionCreate(template=template), "t", 0.0)
+    assert created and document["version"] == 1
+    moved = move_label(store, "p", "production", 1, "t", 0.0, review_required=False)
+    assert moved.pending is None
+
+
+def test_a_prompt_version_of_the_new_data_is_not_taken_for_the_old_one_of_its_number(
+    store: Store, redis_url: str, watcher: ConfigWatcher
+) -> None:
+    live = LiveConfig(store, watcher)
+    publish(store, "old {{ x }}")
+    assert live.snapshot().prompts[("p", 1)]["template"] == "old {{ x }}"
+    flushall(redis_url)
+    other = Store.from_url(redis_url)
+    publish(other, "new {{ x }}")  # p@1 again, other content
+    assert eventually(lambda: ("p", 1) in live.snapshot().prompts)
+    assert live.snapshot().prompts[("p", 1)]["template"] == "new {{ x }}"
     other.close()
