@@ -42,6 +42,8 @@ def state_text(experiment: Mapping[str, Any], style: Style) -> str:
         parts.append(f"traffic {percent(traffic)}")
     if experiment.get("winner"):
         parts.append(f"winner {experiment['winner']}")
+    if experiment.get("archived_at") is not None:
+        parts.append(style("archived", "dim"))
     return ", ".join(parts)
 
 
@@ -54,7 +56,7 @@ def decision_text(decision: Mapping[str, Any], style: Style) -> str:
 def cmd_experiments_list(args: argparse.Namespace) -> int:
     found = service(args).pages(
         "/api/v1/experiments", "experiments", status=args.status, owner=args.owner,
-        layer=args.layer,
+        layer=args.layer, archived="true" if args.archived else None,
     )
 
     def text() -> str:
@@ -226,6 +228,7 @@ def add_commands(sub: Any) -> None:
     listing.add_argument("--status", choices=STATUSES)
     listing.add_argument("--owner")
     listing.add_argument("--layer")
+    listing.add_argument("--archived", action="store_true", help="list the archived ones too")
     add_command(ex, "show", cmd_experiments_show, "one experiment").add_argument(
         "experiment", metavar="KEY"
     )
@@ -240,6 +243,8 @@ def add_commands(sub: Any) -> None:
         ("resume", "resume a paused experiment"),
         ("advance", "move to the next rollout stage"),
         ("rollback", "roll back: everyone gets control"),
+        ("archive", "hide from lists and SDKs, keep its history (not while running or paused)"),
+        ("unarchive", "list and serve an archived experiment again"),
     ]:
         operate = add_command(ex, action, cmd_experiments_action, help)
         operate.add_argument("experiment", metavar="KEY")

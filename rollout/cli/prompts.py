@@ -17,7 +17,9 @@ NO_NEWLINE = "\\ No newline at end of file"
 
 
 def cmd_prompts_list(args: argparse.Namespace) -> int:
-    found = service(args).pages("/api/v1/prompts", "prompts")
+    found = service(args).pages(
+        "/api/v1/prompts", "prompts", archived="true" if args.archived else None
+    )
 
     def text() -> str:
         if not found:
@@ -166,10 +168,20 @@ def cmd_prompts_label(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prompts_archive(args: argparse.Namespace) -> int:
+    """`archive` or `unarchive` (args.action): the answer says whether it is archived now."""
+    state = service(args).post(api_path("prompts", args.name, args.action), reason(args))
+    archived = state.get("archived_at") is not None
+    emit(args, state, f"{args.name}: {'archived' if archived else 'not archived'}")
+    return 0
+
+
 def add_commands(sub: Any) -> None:
     prompts = sub.add_parser("prompts", help="prompt versions and labels")
     pr = prompts.add_subparsers(dest="prompts_command", required=True, metavar="ACTION")
-    add_command(pr, "list", cmd_prompts_list, "list prompts")
+    add_command(pr, "list", cmd_prompts_list, "list prompts").add_argument(
+        "--archived", action="store_true", help="list the archived ones too"
+    )
     show = add_command(pr, "show", cmd_prompts_show, "a prompt's versions, or one version")
     show.add_argument("name")
     which = show.add_mutually_exclusive_group()
@@ -199,3 +211,12 @@ def add_commands(sub: Any) -> None:
     label.add_argument("label")
     label.add_argument("version", type=int)
     label.add_argument("--reason")
+    for action, help in [
+        ("archive", "hide from lists and SDKs, keep its history (not while a running or paused"
+         " experiment uses it)"),
+        ("unarchive", "list and serve an archived prompt again"),
+    ]:
+        archive = add_command(pr, action, cmd_prompts_archive, help)
+        archive.add_argument("name")
+        archive.add_argument("--reason", help="why, for the history")
+        archive.set_defaults(action=action)
