@@ -300,8 +300,8 @@ def conclude(
 
 def settle(store: Store, experiment: Experiment, actor: str, now: float) -> None:
     """What follows a rollback or conclusion written by another path (the controller's fenced
-    apply, rollout/runner.py): free the layer range, promote the winner's prompt. Safe to repeat
-    after a crash (a repeat only writes the label and its history entry again)."""
+    apply, rollout/controller/runner.py): free the layer range, promote the winner's prompt.
+    Safe to repeat after a crash (a repeat only writes the label and its history entry again)."""
     _release_layer(store, experiment)
     _promote_winner_prompt(store, experiment, actor, now)
 
