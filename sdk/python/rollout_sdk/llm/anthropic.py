@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rollout_sdk.llm.answer import LLMAnswer
-from rollout_sdk.llm.integration import Integration, ResponseFigures, int_or_zero
+from rollout_sdk.llm.integration import Integration, ResponseFigures, RolloutLike, int_or_zero
 from rollout_sdk.llm.pricing import Usage
 from rollout_sdk.llm.streams import AsyncMeasuredStream, MeasuredStream, StreamTally
 from rollout_sdk.llm.variant_call import VariantCall
@@ -32,7 +32,7 @@ REFUSAL_STOP = "refusal"
 class RolloutAnthropic(Integration):
     """An `anthropic.Anthropic` client whose calls are assigned, rendered and measured."""
 
-    def __init__(self, client: Any, rollout: Any, **options: Any) -> None:
+    def __init__(self, client: Any, rollout: RolloutLike, **options: Any) -> None:
         super().__init__(rollout, **options)
         self.client = client
 
@@ -72,7 +72,7 @@ class RolloutAnthropic(Integration):
 class AsyncRolloutAnthropic(Integration):
     """An `anthropic.AsyncAnthropic` client whose calls are assigned, rendered and measured."""
 
-    def __init__(self, client: Any, rollout: Any, **options: Any) -> None:
+    def __init__(self, client: Any, rollout: RolloutLike, **options: Any) -> None:
         super().__init__(rollout, **options)
         self.client = client
 

@@ -28,7 +28,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from rollout_sdk.llm.failures import OTHER, failure_of
-from rollout_sdk.llm.integration import Integration
+from rollout_sdk.llm.integration import Integration, RolloutLike
 from rollout_sdk.llm.openai import chat_request, read_chat
 from rollout_sdk.llm.variant_call import VariantCall
 
@@ -45,7 +45,7 @@ MAX_PENDING_CALLS: Final = 100_000
 class RolloutLiteLLM(Integration, _CallbackBase):  # type: ignore[misc,valid-type,unused-ignore]
     """Builds LiteLLM requests for a user's variant, and records them when LiteLLM calls back."""
 
-    def __init__(self, rollout: Any, **options: Any) -> None:
+    def __init__(self, rollout: RolloutLike, **options: Any) -> None:
         Integration.__init__(self, rollout, **options)
         _CallbackBase.__init__(self)
         self._pending: OrderedDict[str, VariantCall] = OrderedDict()

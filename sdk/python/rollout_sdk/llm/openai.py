@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rollout_sdk.llm.answer import LLMAnswer
-from rollout_sdk.llm.integration import Integration, ResponseFigures, int_or_zero
+from rollout_sdk.llm.integration import Integration, ResponseFigures, RolloutLike, int_or_zero
 from rollout_sdk.llm.pricing import Usage
 from rollout_sdk.llm.streams import AsyncMeasuredStream, MeasuredStream, StreamTally
 from rollout_sdk.llm.variant_call import VariantCall
@@ -34,7 +34,7 @@ CONTENT_FILTER = "content_filter"
 class RolloutOpenAI(Integration):
     """An `openai.OpenAI` client whose calls are assigned, rendered and measured."""
 
-    def __init__(self, client: Any, rollout: Any, **options: Any) -> None:
+    def __init__(self, client: Any, rollout: RolloutLike, **options: Any) -> None:
         super().__init__(rollout, **options)
         self.client = client
 
@@ -106,7 +106,7 @@ class RolloutOpenAI(Integration):
 class AsyncRolloutOpenAI(Integration):
     """An `openai.AsyncOpenAI` client whose calls are assigned, rendered and measured."""
 
-    def __init__(self, client: Any, rollout: Any, **options: Any) -> None:
+    def __init__(self, client: Any, rollout: RolloutLike, **options: Any) -> None:
         super().__init__(rollout, **options)
         self.client = client
 

@@ -28,7 +28,11 @@ DEFAULT_MAX_PENDING: Final = 256
 
 @dataclass(frozen=True, slots=True)
 class ScoredCall:
-    """What a scorer sees of one call: who, which variant, what was asked and answered."""
+    """What a scorer sees of one call: who, which variant, what was asked and answered.
+
+    `response` is the provider's response (for a stream: its final response where the provider
+    sends one, else the measured stream itself, read to its end).
+    """
 
     call_id: str
     user_id: str

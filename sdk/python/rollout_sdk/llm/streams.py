@@ -69,11 +69,10 @@ class _Measuring:
 
     def _seen(self, item: Any) -> None:
         try:
-            first = self._see(self._tally, item)
+            if self._see(self._tally, item) and self._first is None:
+                self._first = time.perf_counter()
         except Exception:  # an item of a shape the integration does not know: not the caller's
-            return
-        if first and self._first is None:
-            self._first = time.perf_counter()
+            pass
 
     def _finish(self, *, ended: bool, error: BaseException | None = None) -> None:
         if self.measure is not None:
