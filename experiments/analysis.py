@@ -32,8 +32,9 @@ Choices the contract leaves open, documented in docs/measurement.md:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from experiments.model import (
@@ -55,7 +56,9 @@ from experiments.stats.power import (
     sequential_users_per_variant_for,
     users_per_variant_for,
 )
+from experiments.stats.quantile import quantile_estimate, quantile_harm
 from experiments.stats.sequential import verdict
+from experiments.stats.sketch import QuantileSketch
 from experiments.stats.srm import sequential_srm_test, srm_test
 
 MetricStats = Moments | RatioMoments
@@ -70,6 +73,8 @@ class SufficientStats:
 
     users: tuple[int, ...]
     metrics: Mapping[str, tuple[MetricStats, ...]]
+    sketches: Mapping[str, tuple[QuantileSketch, ...]] = field(default_factory=dict)
+    """Per metric with a `quantile`, per variant: the sketch of its events' values."""
 
 
 DEFAULT_RELATIVE_EFFECT = 0.05
@@ -146,6 +151,22 @@ def results(
             },
             "comparisons": comparisons,
         }
+        if metric.quantile is not None:
+            entry["quantile"] = quantile_section(
+                metric,
+                stats.sketches.get(metric.key) or tuple(QuantileSketch(()) for _ in keys),
+                keys,
+                control,
+                experiment.alpha,
+                sequential_alpha,
+            )
+            if metric.role is MetricRole.GUARDRAIL:
+                # A guardrail with a quantile is judged on it: the mean figures are for reading.
+                for comparison, judged in zip(
+                    comparisons, entry["quantile"]["comparisons"], strict=True
+                ):
+                    comparison["breached"] = judged["breached"]
+                    comparison["harm_bound"] = None
         if metric.role is MetricRole.PRIMARY:
             weighted = [
                 arm for arm, v in zip(arms, experiment.variants, strict=True) if v.weight > 0
@@ -234,6 +255,62 @@ def _comparison(
         "harm_bound": None if harm is None else harm.bound,
         "reason": _code(figures.unavailable_reason),
     }
+
+
+READ_QUANTILES = (0.5, 0.95, 0.99)
+"""The quantiles every sketched metric shows per variant, for reading."""
+
+
+def quantile_section(
+    metric: Metric,
+    sketches: Sequence[QuantileSketch],
+    keys: Sequence[str],
+    control: int,
+    alpha: float,
+    sequential_alpha: float,
+) -> dict[str, Any]:
+    """A sketched metric's quantile figures: per variant its `metric.quantile` with the fixed
+    and always-valid intervals and p50/p95/p99, per treatment the relative change, the
+    always-valid interval of the ratio of quantiles and `breached` (experiments/stats/
+    quantile.py). Unbounded ends are null."""
+    assert metric.quantile is not None
+    q = metric.quantile
+    direction: Literal["increase", "decrease"] = (
+        "increase" if metric.direction is Direction.INCREASE else "decrease"
+    )
+    variants: dict[str, Any] = {}
+    for key, sketch in zip(keys, sketches, strict=True):
+        estimate = quantile_estimate(sketch, q, alpha, sequential_alpha)
+        variants[key] = {
+            "events": estimate.n,
+            "estimate": estimate.estimate,
+            "ci": _bounded(estimate.ci),
+            "sequential_ci": _bounded(estimate.sequential_ci),
+        } | {f"p{round(level * 100)}": sketch.quantile(level) for level in READ_QUANTILES}
+    comparisons = []
+    for i, key in enumerate(keys):
+        if i == control:
+            continue
+        harm = quantile_harm(
+            sketches[control], sketches[i], q, direction, metric.max_regression, sequential_alpha
+        )
+        comparisons.append(
+            {
+                "variant": key,
+                "baseline": keys[control],
+                "relative_change": harm.relative_change,
+                "sequential_relative_ci": _bounded(harm.sequential_relative_ci),
+                "breached": harm.breached,
+            }
+        )
+    return {"q": q, "variants": variants, "comparisons": comparisons}
+
+
+def _bounded(interval: tuple[float, float] | None) -> list[float | None] | None:
+    """An interval for JSON: an unbounded end is null."""
+    if interval is None:
+        return None
+    return [bound if math.isfinite(bound) else None for bound in interval]
 
 
 def summarise(metric_type: MetricType, arm: MetricStats) -> ArmSummary:

@@ -54,6 +54,8 @@ class EventWrite(NamedTuple):
     denominator: float = 1.0
     cap: float | None = None
     """The metric's cap on each user's total (`Metric.cap`), applied by the store's script."""
+    sketched: bool = False
+    """Whether the store counts the value in the metric's quantile sketch (`Metric.quantile`)."""
 
 
 class Rejection(NamedTuple):
@@ -103,6 +105,7 @@ def event_write(experiment: Experiment | None, event: MetricEvent) -> EventWrite
         value=event.value,
         denominator=denominator,
         cap=metric.cap,
+        sketched=metric.quantile is not None,
     )
 
 

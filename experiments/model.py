@@ -133,12 +133,22 @@ class Metric(Strict):
         strict=True,
         description="each user's total (mean) or numerator (ratio) counts at most this much",
     )
+    quantile: float | None = Field(
+        default=None,
+        gt=0.0,
+        lt=1.0,
+        strict=True,
+        description="mean metrics: judge this quantile of the events' values (0.95 for p95)",
+    )
 
     @model_validator(mode="after")
     def _cap_needs_a_total(self) -> Metric:
         # A binary metric counts a user once whatever the values, so there is nothing to cap.
         if self.cap is not None and self.type is MetricType.BINARY:
             raise ValueError("cap applies to mean and ratio metrics, not binary ones")
+        # A quantile is of the events' values, which only a mean metric's events are.
+        if self.quantile is not None and self.type is not MetricType.MEAN:
+            raise ValueError("quantile applies to mean metrics")
         return self
 
 

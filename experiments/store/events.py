@@ -26,6 +26,7 @@ from experiments.errors import NotFound
 from experiments.event_rules import DEFAULT_DEDUPE_WINDOW_S, EventWrite
 from experiments.model import Experiment, MetricType
 from experiments.stats.moments import Moments, RatioMoments
+from experiments.stats.sketch import QuantileSketch
 from experiments.store import keys
 from experiments.store.connection import Redis
 from experiments.store.scripts import Scripts
@@ -80,7 +81,7 @@ class EventStore:
         window = str(dedupe_window_s)
         for experiment, positions in by_experiment.items():
             seen = keys.event_seen(experiment, "")  # + the event id is that event's marker
-            types: dict[str, tuple[str, str]] = {}
+            types: dict[str, tuple[str, str, str]] = {}
             script_keys = [
                 keys.exposures(experiment),
                 keys.sufficient_stats(experiment),
@@ -91,7 +92,8 @@ class EventStore:
                 write = writes[position]
                 if write.metric not in types:
                     cap = "" if write.cap is None else repr(float(write.cap))
-                    types[write.metric] = (_TYPE_CODES[write.metric_type], cap)
+                    sketch = "q" if write.sketched else ""
+                    types[write.metric] = (_TYPE_CODES[write.metric_type], cap, sketch)
                 script_keys.append(seen + write.event_id)
                 args += [
                     write.user_id,
@@ -100,8 +102,8 @@ class EventStore:
                     repr(float(write.denominator)),
                 ]
             header = [window, str(len(types))]
-            for metric, (code, cap) in types.items():
-                header += [metric, code, cap]
+            for metric, (code, cap, sketch) in types.items():
+                header += [metric, code, cap, sketch]
             calls.append((script_keys, header + args))
         outcomes: list[Outcome] = [Outcome.ACCEPTED] * len(writes)
         for positions, answer in zip(
@@ -130,7 +132,8 @@ def decode_stats(experiment: Experiment, raw: Mapping[str, str]) -> SufficientSt
     `<metric>|<v>|<sum>` with sums `s`, `ss` (binary, mean) and `x`, `y`, `xx`, `yy`, `xy`
     (ratio), written by ingest_events.lua. For a binary metric `s` counts users with a success,
     so the sum of squares equals it. With a `Metric.cap` the sums are those of the capped
-    totals (the user's mean total, a ratio's numerator), exactly.
+    totals (the user's mean total, a ratio's numerator), exactly. A metric with a `quantile`
+    also has its sketch's buckets `<metric>|<v>|q<i>` and `<metric>|<v>|qz` (values <= 0).
     """
     variants = range(len(experiment.variants))
     users = tuple(int(raw.get(f"users:{v}", 0)) for v in variants)
@@ -160,4 +163,33 @@ def decode_stats(experiment: Experiment, raw: Mapping[str, str]) -> SufficientSt
                     )
                 )
         metrics[m] = tuple(per_variant)
-    return SufficientStats(users, metrics)
+    return SufficientStats(users, metrics, _sketches(experiment, raw))
+
+
+def _sketches(
+    experiment: Experiment, raw: Mapping[str, str]
+) -> dict[str, tuple[QuantileSketch, ...]]:
+    """The quantile sketches of the metrics with a `quantile`, from their bucket fields."""
+    sketched = {metric.key for metric in experiment.metrics if metric.quantile is not None}
+    if not sketched:
+        return {}
+    arms = len(experiment.variants)
+    counts = {key: [dict[int, int]() for _ in range(arms)] for key in sketched}
+    non_positive = {key: [0] * arms for key in sketched}
+    for field, count in raw.items():
+        metric, _, rest = field.partition("|")
+        if metric not in sketched:
+            continue
+        variant, _, bucket = rest.partition("|")
+        if not bucket.startswith("q") or not variant.isdigit() or int(variant) >= arms:
+            continue
+        if bucket == "qz":
+            non_positive[metric][int(variant)] = int(float(count))
+        else:
+            counts[metric][int(variant)][int(bucket[1:])] = int(float(count))
+    return {
+        key: tuple(
+            QuantileSketch.of_counts(counts[key][v], non_positive[key][v]) for v in range(arms)
+        )
+        for key in sketched
+    }

@@ -96,6 +96,31 @@ class PowerFigures(BaseModel):
     reason: str | None
 
 
+Bound = list[float | None]
+
+
+class QuantileArm(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    events: int
+    estimate: float | None = Field(description="the metric's quantile of the events' values")
+    ci: Bound | None = Field(description="fixed horizon; a null end is not bounded yet")
+    sequential_ci: Bound | None = Field(description="always valid (Howard and Ramdas 2022)")
+
+
+class QuantileComparison(BaseModel):
+    variant: str
+    baseline: str
+    relative_change: float | None
+    sequential_relative_ci: Bound | None
+    breached: bool = Field(description="the quantile beyond max_regression of the control's")
+
+
+class QuantileFigures(BaseModel):
+    q: float
+    variants: dict[str, QuantileArm] = Field(description="with p50, p95 and p99 for reading")
+    comparisons: list[QuantileComparison]
+
+
 class MetricResults(BaseModel):
     metric: str
     type: str
@@ -106,6 +131,9 @@ class MetricResults(BaseModel):
     variants: dict[str, ArmFigures]
     comparisons: list[ComparisonFigures]
     power: PowerFigures | None = Field(default=None, description="primary metrics only")
+    quantile: QuantileFigures | None = Field(
+        default=None, description="metrics with a quantile; a guardrail is judged on it"
+    )
 
 
 class Decision(BaseModel):

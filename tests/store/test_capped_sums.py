@@ -1,4 +1,4 @@
-"""A metric's cap, applied to each user's total by the ingestion script, against numpy.
+"""The ingestion script's cap and quantile sketch, against numpy and the Python sketch.
 
 The sums in Redis must be the exact sums of the capped per-user totals, however the events of a
 user arrive (one at a time, in one batch, crossing the cap and coming back under it with a
@@ -11,6 +11,7 @@ import numpy as np
 
 from experiments.model import Experiment, HistoryEntry, MetricType
 from experiments.stats.moments import Moments, RatioMoments
+from experiments.stats.sketch import QuantileSketch
 from experiments.store import Store
 from experiments.store.events import EventWrite
 from experiments.store.exposures import ExposureWrite
@@ -77,3 +78,35 @@ def test_a_capped_ratio_caps_each_users_numerator(store: Store) -> None:
     x, y = np.array([1.0, 0.5, 2.0]), np.array([4.0, 1.0, 3.0])
     expected = RatioMoments(3, x.sum(), y.sum(), (x * x).sum(), (y * y).sum(), (x * y).sum())
     assert store.events.snapshot(EXP).stats.metrics["cost"][1] == expected
+
+
+def test_the_scripts_quantile_buckets_are_the_sketch_of_the_raw_event_values(store: Store) -> None:
+    """Each accepted event's raw value (before any cap) is counted in its log bucket; a
+    duplicate is not; values <= 0 share the bucket below all others."""
+    experiment = Experiment.model_validate(
+        {
+            "key": EXP,
+            "name": "Sketched",
+            "variants": [{"key": "control", "weight": 0.5}, {"key": "new", "weight": 0.5}],
+            "control": "control",
+            "metrics": [{"key": "ttft_ms", "type": "mean", "quantile": 0.95, "cap": 5000.0}],
+            "status": "running",
+        }
+    )
+    store.experiments.create(experiment, HistoryEntry(at=NOW, actor="test", action="create"))
+    rng = np.random.default_rng(9)
+    users = {f"u{i}": i % 2 for i in range(400)}
+    store.exposures.record([ExposureWrite(EXP, u, v) for u, v in users.items()], NOW)
+    values = np.concatenate([np.exp(rng.normal(6.0, 1.0, 1198)), [0.0, -5.0]])
+    owners = list(users)
+    writes = [
+        EventWrite(EXP, owners[i % 400], f"e{i}", "ttft_ms", MetricType.MEAN, float(v),
+                   cap=5000.0, sketched=True)
+        for i, v in enumerate(values)
+    ]
+    store.events.ingest(writes)
+    store.events.ingest(writes[:50])  # duplicates: counted once
+    sketches = store.events.snapshot(EXP).stats.sketches["ttft_ms"]
+    for variant in (0, 1):
+        mine = [float(v) for i, v in enumerate(values) if users[owners[i % 400]] == variant]
+        assert sketches[variant] == QuantileSketch.of_values(mine)

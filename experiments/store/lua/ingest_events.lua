@@ -1,9 +1,9 @@
 -- Count a batch of metric events of one experiment, each event id once, in one atomic step.
 -- KEYS[1] exposures hash, KEYS[2] sufficient statistics hash, KEYS[3] per-user totals hash,
 -- KEYS[3 + i] the dedupe marker of event i (keys.event_seen).
--- ARGV[1] dedupe window in seconds, ARGV[2] the number M of metrics in the batch, then M triples
--- of metric key, type ("b" binary, "m" mean, "r" ratio) and cap ("" for none); then four
--- arguments an event:
+-- ARGV[1] dedupe window in seconds, ARGV[2] the number M of metrics in the batch, then M
+-- quadruples of metric key, type ("b" binary, "m" mean, "r" ratio), cap ("" for none) and
+-- sketch ("q": keep the quantile sketch, "" not); then four arguments an event:
 --   user id, metric key, value, denominator
 -- Returns one code an event: 0 counted now, 1 duplicate (its id was counted before),
 -- 2 not exposed (the user has no recorded exposure; the id is NOT marked, so the event can be
@@ -18,17 +18,23 @@
 -- A metric with a cap c counts min(t, c) for the user's total t (mean) or numerator x (ratio):
 -- the totals hash keeps the raw total, the sums move by the change of the capped one, so they
 -- stay the exact sums of the capped values.
+-- A metric with a sketch also counts each event's raw value in its log bucket (experiments/
+-- stats/sketch.py): <m>|<v>|q<i> += 1 with i = ceil(log(value) / log(gamma)), or <m>|<v>|qz
+-- for a value <= 0.
 -- Sums are read once, accumulated in doubles and written back once, in a format that reads
 -- back as the same double, so no precision is lost between calls (HINCRBYFLOAT would round
 -- small values to a fixed number of decimals).
 local window = ARGV[1]
 local exposures, stats, totals = KEYS[1], KEYS[2], KEYS[3]
-local kind_of, cap_of = {}, {}
-local first = 3 + 3 * tonumber(ARGV[2])
-for j = 3, first - 1, 3 do
+local kind_of, cap_of, sketched = {}, {}, {}
+local first = 3 + 4 * tonumber(ARGV[2])
+for j = 3, first - 1, 4 do
   kind_of[ARGV[j]] = ARGV[j + 1]
   cap_of[ARGV[j]] = tonumber(ARGV[j + 2])
+  sketched[ARGV[j]] = ARGV[j + 3] == 'q'
 end
+-- gamma = (1 + a) / (1 - a) with the relative accuracy a = 0.01 of stats/sketch.py.
+local LOG_GAMMA = math.log(1.01 / 0.99)
 
 -- How much of an addition of `value` to a raw total `t` counts: all of it without a cap (not
 -- recomputed, which would round), else the change of min(total, cap).
@@ -109,6 +115,13 @@ for i = 1, #KEYS - 3 do
         add(prefix .. 's', 1)
       end
     elseif kind == 'm' then
+      if sketched[metric] then
+        if value > 0 then
+          add(prefix .. 'q' .. string.format('%d', math.ceil(math.log(value) / LOG_GAMMA)), 1)
+        else
+          add(prefix .. 'qz', 1)
+        end
+      end
       local raw = tonumber(total(field) or '0')
       set_total(field, num(raw + value))
       local t, d = counted_change(metric, raw, value)
