@@ -11,4 +11,5 @@ export { bucketOf, messageDigestHex } from "./hashing.js";
 export { compileTargeting, type Attributes } from "./targeting.js";
 export { Prompt, type PromptContent } from "./prompt.js";
 export { renderPortable, portabilityProblem, type RenderLimits } from "./render.js";
+export { PORTABLE_SUBSET } from "./portable_subset.js";
 export * from "./errors.js";

@@ -51,6 +51,7 @@ export class Prompt {
       template: this.template,
       model: this.model,
       params: { ...this.params },
+      portable: this.portable,
     };
   }
 }

@@ -31,6 +31,7 @@ import {
   RenderLimitExceeded,
   TemplateInvalid,
 } from "./errors.js";
+import { PORTABLE_SUBSET } from "./portable_subset.js";
 
 export interface RenderLimits {
   /** The longest text a render may produce (the service's default: 100,000 characters). */
@@ -72,23 +73,17 @@ interface Internals {
 const internals = nunjucks as unknown as Internals;
 const N = internals.nodes;
 
-const FILTERS = new Set([
-  "upper", "lower", "capitalize", "trim", "length", "join", "first", "last", "default", "replace",
-]);
-const FILTER_ARITY: Record<string, [number, number]> = {
-  join: [0, 1], default: [1, 1], replace: [2, 2],
-};
-const COMPARISONS = new Set(["==", "!=", "<", ">", "<=", ">="]);
-/** Names that are literals in Jinja but variables in Nunjucks (or the reverse). */
-const RESERVED_NAMES = new Set(["True", "False", "None", "null", "undefined"]);
-/**
- * Attribute names Jinja resolves to a method of Python's dict before it looks for an item
- * (`user.items` is dict.items, not user["items"]): outside the subset.
- */
-const DICT_METHODS = new Set([
-  "items", "keys", "values", "get", "pop", "popitem", "update", "copy", "clear", "setdefault", "fromkeys",
-]);
-const LOOP_FIELDS = new Set(["index", "index0", "revindex", "revindex0", "first", "last", "length"]);
+const FILTERS = new Set(Object.keys(PORTABLE_SUBSET.filters));
+const COMPARISONS = new Set<string>(PORTABLE_SUBSET.comparisons);
+const RESERVED_NAMES = new Set<string>(PORTABLE_SUBSET.reserved_names);
+const DICT_METHODS = new Set<string>(PORTABLE_SUBSET.dict_methods);
+const LOOP_FIELDS = new Set<string>(PORTABLE_SUBSET.loop_fields);
+
+/** An integer JavaScript holds exactly (what Python prints alike), non-negative when asked. */
+function exactInteger(value: unknown, nonNegative = false): boolean {
+  return typeof value === "number" && Number.isInteger(value) &&
+    Math.abs(value) <= PORTABLE_SUBSET.max_integer_literal && (!nonNegative || value >= 0);
+}
 
 function refuse(node: NodeLike, what: string): never {
   throw new NotPortable(`line ${node.lineno + 1}: ${what} is outside the portable template subset`);
@@ -172,7 +167,7 @@ class Rewriter {
     switch (node.typename) {
       case "Literal": {
         const value = node.value;
-        if (typeof value === "number" && !Number.isSafeInteger(value)) {
+        if (typeof value === "number" && !exactInteger(value)) {
           refuse(node, "a non-integer number literal");
         }
         return node;
@@ -195,8 +190,9 @@ class Rewriter {
         if (isLoop) {
           if (!LOOP_FIELDS.has(String(value))) refuse(node, `loop.${String(value)}`);
         } else if (typeof value === "string") {
-          if (value.startsWith("_")) refuse(node, `the attribute '${value}'`);
-        } else if (!(typeof value === "number" && Number.isSafeInteger(value) && value >= 0)) {
+          if (value.startsWith(PORTABLE_SUBSET.private_prefix)) refuse(node, `the attribute '${value}'`);
+          if (DICT_METHODS.has(value)) refuse(node, `the attribute '${value}' (a method of Python's dict)`);
+        } else if (!exactInteger(value, true)) {
           refuse(node, "a subscript other than a name or a non-negative integer");
         }
         return guard(node, "get", [this.expression(target), key, literal(target, nameOf(target))]);
@@ -205,7 +201,7 @@ class Rewriter {
         const name = String((node.name as NodeLike).value);
         if (!FILTERS.has(name)) refuse(node, `the filter '${name}'`);
         const args = (node.args as NodeLike).children!;
-        const [low, high] = FILTER_ARITY[name] ?? [0, 0];
+        const [low, high] = PORTABLE_SUBSET.filters[name]!;
         const extra = args.slice(1);
         if (extra.length < low || extra.length > high || extra.some((a) => a.typename === "KeywordArgs")) {
           refuse(node, `the filter '${name}' with these arguments`);
@@ -378,7 +374,6 @@ const GUARDS: Record<string, (...args: any[]) => unknown> = {
     defined(target, name);
     if (Array.isArray(target) && typeof key === "number") return target[key];
     if (isPlainObject(target) && typeof key === "string") {
-      if (DICT_METHODS.has(key)) throw new NotPortable(`the attribute '${key}' (a method of Python's dict)`);
       return hasOwn.call(target, key) ? target[key] : undefined;
     }
     throw new NotPortable(`looking up ${JSON.stringify(key)} in a ${kind(target)}`);
