@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -213,10 +214,13 @@ def test_a_provider_that_never_reached_the_service_is_not_ready() -> None:
 def test_evaluations_record_each_users_exposure_once(
     service: Service, provider: RolloutProvider, flags: OpenFeatureClient
 ) -> None:
+    """Some contexts carry a datetime (OpenFeature allows it): their exposures still arrive."""
+    signed_up = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
     variants: dict[str, int] = {}
     for i in range(120):
+        context = user(f"e-{i}", signed_up=signed_up) if i % 2 else user(f"e-{i}")
         for _ in range(3):
-            value = flags.get_string_value("of-exposed", "fallback", user(f"e-{i}"))
+            value = flags.get_string_value("of-exposed", "fallback", context)
         variants[value] = variants.get(value, 0) + 1
     assert set(variants) == {"control", "friendly"}
     assert provider.client.flush(timeout=10)
