@@ -2,7 +2,8 @@
 
 The provider integrations are tested as an application uses them: the official `openai` and
 `anthropic` packages pointed at `tests/llm/local_providers.py`, the real `RolloutClient`
-reporting to the real service, and the service's own sums read back from its store.
+reporting to the real service, and the service's own sums read back from its store. The service
+and the provider are started once for the package: each test defines experiments of its own.
 """
 
 from __future__ import annotations
@@ -94,7 +95,7 @@ class Service:
         return counts
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def gunicorn(
     redis_server: EmbeddedRedis, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
@@ -107,7 +108,7 @@ def gunicorn(
     assert code == 0, tail(server.log)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def service(gunicorn: Server, redis_server: EmbeddedRedis) -> Iterator[Service]:
     keys = {}
     for role in ("editor", "release", "sdk"):
@@ -122,7 +123,7 @@ def service(gunicorn: Server, redis_server: EmbeddedRedis) -> Iterator[Service]:
     store.redis.close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def provider() -> Iterator[LocalProvider]:
     server = LocalProvider(BEHAVIOURS, slow_s=1.0)
     yield server

@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from experiments.llm_metrics import LLM_PRESET, expand_presets
 from experiments.model import ExperimentCreate, ExperimentPatch, MetricRole, MetricType
+from tests.llm.conftest import Service
 
 STANDARD_KEYS = {"latency_ms", "ttft_ms", "input_tokens", "output_tokens", "cost_usd", "llm_error"}
 
@@ -75,3 +76,18 @@ def test_metrics_without_a_preset_are_answered_as_they_are() -> None:
     plain = [{"key": "thumbs_up", "type": "binary"}]
     assert expand_presets(plain) is plain
     assert expand_presets("not a list") == "not a list"
+
+
+def test_over_http_the_stored_experiment_names_the_presets_metrics(service: Service) -> None:
+    body = experiment([{"preset": "llm"}])
+    body["key"] = "preset-over-http"
+    service.call("POST", "/api/v1/experiments", "editor", body, ok=201)
+    stored = service.call("GET", "/api/v1/experiments/preset-over-http", "editor")
+    assert {m["key"] for m in stored["metrics"]} >= STANDARD_KEYS
+
+
+def test_over_http_an_unknown_preset_is_a_422_naming_the_field(service: Service) -> None:
+    body = experiment([{"preset": "vibes"}])
+    body["key"] = "preset-unknown"
+    refused = service.call("POST", "/api/v1/experiments", "editor", body, ok=422)
+    assert refused["error"]["details"][0]["field"].startswith("metrics")
