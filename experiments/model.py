@@ -18,12 +18,14 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationInfo,
+    computed_field,
     field_validator,
     model_validator,
 )
 
 from experiments.json_bounds import check_json
 from experiments.llm_metrics import expand_presets
+from experiments.timestamps import as_rfc3339, described
 
 KEY_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 KEY_RE = re.compile(KEY_PATTERN)
@@ -316,10 +318,16 @@ class PendingChange(BaseModel):
     id: str
     kind: Literal["start", "traffic", "advance", "label"]
     proposed_by: str
-    proposed_at: float
+    proposed_at: float = Field(description=described("proposed_at"))
     traffic: float | None = None
     stage: int | None = None
     reason: str | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def proposed_at_rfc3339(self) -> str | None:
+        """`proposed_at` as an RFC 3339 string in UTC (e.g. 2026-12-01T21:39:08.123Z)."""
+        return as_rfc3339(self.proposed_at)
 
 
 class Experiment(ExperimentFields):
@@ -330,17 +338,21 @@ class Experiment(ExperimentFields):
     status: Status = Status.DRAFT
     revision: int = 0
     seed: str = ""
-    created_at: float = 0.0
+    created_at: float = Field(default=0.0, description=described("created_at"))
     created_by: str | None = None
-    updated_at: float = 0.0
-    started_at: float | None = None
-    ended_at: float | None = None
+    updated_at: float = Field(default=0.0, description=described("updated_at"))
+    started_at: float | None = Field(default=None, description=described("started_at"))
+    ended_at: float | None = Field(default=None, description=described("ended_at"))
     stage: int | None = None
-    stage_started_at: float | None = None
+    stage_started_at: float | None = Field(
+        default=None, description=described("stage_started_at")
+    )
     winner: str | None = None
     rollback_reason: str | None = None
     archived_at: float | None = Field(
-        default=None, description="when it was archived (hidden from lists and SDKs); None: not"
+        default=None,
+        description="when it was archived (hidden from lists and SDKs), None while it is not; "
+        + described("archived_at"),
     )
     archived_by: str | None = Field(default=None, description="the key that archived it")
     layer_range: tuple[float, float] | None = None
@@ -348,6 +360,42 @@ class Experiment(ExperimentFields):
         default_factory=dict, description="variant key -> pinned prompt version"
     )
     pending: list[PendingChange] = Field(default_factory=list)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def created_at_rfc3339(self) -> str | None:
+        """`created_at` as an RFC 3339 string in UTC (e.g. 2026-12-01T21:39:08.123Z)."""
+        return as_rfc3339(self.created_at)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def updated_at_rfc3339(self) -> str | None:
+        """`updated_at` as an RFC 3339 string in UTC (e.g. 2026-12-01T21:39:08.123Z)."""
+        return as_rfc3339(self.updated_at)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def started_at_rfc3339(self) -> str | None:
+        """`started_at` as an RFC 3339 string in UTC (e.g. 2026-12-01T21:39:08.123Z)."""
+        return as_rfc3339(self.started_at)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def ended_at_rfc3339(self) -> str | None:
+        """`ended_at` as an RFC 3339 string in UTC (e.g. 2026-12-01T21:39:08.123Z)."""
+        return as_rfc3339(self.ended_at)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def stage_started_at_rfc3339(self) -> str | None:
+        """`stage_started_at` as an RFC 3339 string in UTC (e.g. 2026-12-01T21:39:08.123Z)."""
+        return as_rfc3339(self.stage_started_at)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def archived_at_rfc3339(self) -> str | None:
+        """`archived_at` as an RFC 3339 string in UTC (e.g. 2026-12-01T21:39:08.123Z)."""
+        return as_rfc3339(self.archived_at)
 
     @model_validator(mode="after")
     def _state(self) -> Experiment:
@@ -374,12 +422,18 @@ class Experiment(ExperimentFields):
 
 
 class HistoryEntry(BaseModel):
-    at: float
+    at: float = Field(description=described("at"))
     actor: str
     action: str
     reason: str | None = None
     changes: dict[str, Any] = Field(default_factory=dict)
     figures: dict[str, Any] | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def at_rfc3339(self) -> str | None:
+        """`at` as an RFC 3339 string in UTC (e.g. 2026-12-01T21:39:08.123Z)."""
+        return as_rfc3339(self.at)
 
 
 class Role(StrEnum):

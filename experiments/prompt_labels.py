@@ -13,10 +13,11 @@ from __future__ import annotations
 import secrets
 from enum import StrEnum
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
 from experiments.errors import Conflict, Invalid
 from experiments.model import KEY_RE
+from experiments.timestamps import as_rfc3339, described
 
 PRODUCTION = "production"
 REVIEWED_LABELS = frozenset({PRODUCTION})
@@ -32,8 +33,14 @@ class LabelProposal(BaseModel):
         default=None, description="the label's version when proposed (None: it had none)"
     )
     proposed_by: str
-    proposed_at: float
+    proposed_at: float = Field(description=described("proposed_at"))
     reason: str | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def proposed_at_rfc3339(self) -> str | None:
+        """`proposed_at` as an RFC 3339 string in UTC (e.g. 2026-12-01T21:39:08.123Z)."""
+        return as_rfc3339(self.proposed_at)
 
 
 class Move(StrEnum):

@@ -6,10 +6,11 @@ import time
 from typing import Any
 
 from flask import Blueprint
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from experiments.errors import Conflict
 from experiments.model import Key, Role
+from experiments.timestamps import as_rfc3339, described
 from rollout.api.routing import principal_name, route, runtime
 from rollout.auth import BOOTSTRAP_NAME
 
@@ -25,8 +26,14 @@ class KeyCreate(BaseModel):
 class KeyInfo(BaseModel):
     name: str
     role: Role
-    created_at: float
+    created_at: float = Field(description=described("created_at"))
     created_by: str | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def created_at_rfc3339(self) -> str | None:
+        """`created_at` as an RFC 3339 string in UTC (e.g. 2026-12-01T21:39:08.123Z)."""
+        return as_rfc3339(self.created_at)
 
 
 class KeyCreated(KeyInfo):
@@ -58,7 +65,7 @@ def create_key(body: KeyCreate) -> Any:
     rt = runtime()
     key, secret = rt.store.apikeys.create(body.name, body.role, rt.now(), principal_name())
     rt.store.announce_change()
-    return {**key.public(), "secret": secret}, 201
+    return KeyCreated.model_validate({**key.public(), "secret": secret}), 201
 
 
 @route(
@@ -70,7 +77,8 @@ def create_key(body: KeyCreate) -> Any:
     response=KeyList,
 )
 def list_keys() -> Any:
-    return {"keys": [k.public() for k in runtime().store.apikeys.list()]}
+    keys = runtime().store.apikeys.list()
+    return KeyList(keys=[KeyInfo.model_validate(k.public()) for k in keys])
 
 
 @route(

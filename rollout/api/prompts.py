@@ -9,13 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from experiments.model import KEY_PATTERN, Role
 from experiments.prompt_labels import LabelProposal
 from experiments.prompts.diff import unified_diff
 from experiments.prompts.sandbox import render
 from experiments.prompts.version import PromptTest, PromptVersionCreate, RenderRequest
+from experiments.timestamps import as_rfc3339, described, with_rfc3339
 from rollout.api.paging import HistoryQuery, Page, PageQuery, page_of
 from rollout.api.routing import principal_name, route, runtime
 from rollout.operations import archiving
@@ -37,8 +38,19 @@ class PromptVersionBrief(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     message: str | None = None
     variables: list[str] = Field(default_factory=list)
+    portable: bool = Field(
+        description="whether both SDKs render the template to the same text (the portable"
+        " subset, docs/prompts.md): set when the version is created; the TypeScript SDK refuses"
+        " to render a version that is not"
+    )
     author: str | None = None
-    created_at: float | None = None
+    created_at: float | None = Field(default=None, description=described("created_at"))
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def created_at_rfc3339(self) -> str | None:
+        """`created_at` as an RFC 3339 string in UTC (e.g. 2026-12-01T21:39:08.123Z)."""
+        return as_rfc3339(self.created_at)
 
 
 class PromptVersionSummary(PromptVersionBrief):
@@ -63,13 +75,27 @@ class ResolvedVersion(BaseModel):
     model: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
     variables: list[str] = Field(default_factory=list)
+    portable: bool = Field(
+        description="whether both SDKs render the template to the same text (the portable"
+        " subset, docs/prompts.md): set when the version is created; the TypeScript SDK refuses"
+        " to render a version that is not"
+    )
 
 
 class ArchiveState(BaseModel):
     """Whether a prompt is archived: hidden from lists and from the SDK configuration."""
 
-    archived_at: float | None = Field(default=None, description="when it was archived; None: not")
+    archived_at: float | None = Field(
+        default=None,
+        description="when it was archived, None while it is not; " + described("archived_at"),
+    )
     archived_by: str | None = Field(default=None, description="the key that archived it")
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def archived_at_rfc3339(self) -> str | None:
+        """`archived_at` as an RFC 3339 string in UTC (e.g. 2026-12-01T21:39:08.123Z)."""
+        return as_rfc3339(self.archived_at)
 
 
 class PromptDetail(ArchiveState):
@@ -105,7 +131,10 @@ class ArchiveBody(BaseModel):
 
 class PromptHistory(BaseModel):
     prompt: str
-    history: list[dict[str, Any]]
+    history: list[dict[str, Any]] = Field(
+        description="oldest first; each entry's `at` is Unix time in seconds (UTC), the same"
+        " instant as RFC 3339 in its `at_rfc3339`"
+    )
 
 
 class RenderedText(BaseModel):
@@ -153,12 +182,11 @@ def _pinned_by(name: str) -> dict[int, list[str]]:
 
 
 def _archive_state(record: dict[str, Any] | None) -> dict[str, Any]:
-    record = record or {}
-    return {"archived_at": record.get("archived_at"), "archived_by": record.get("archived_by")}
+    return ArchiveState.model_validate(record or {}).model_dump(mode="json")
 
 
 def _brief(document: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in document.items() if k in PromptVersionBrief.model_fields}
+    return PromptVersionBrief.model_validate(document).model_dump(mode="json")
 
 
 def _summary(document: dict[str, Any], pins: dict[int, list[str]]) -> dict[str, Any]:
@@ -372,7 +400,8 @@ def resolve_label(prompt: str, query: ResolveQuery) -> Any:
 def prompt_history(prompt: str, query: HistoryQuery) -> Any:
     prompts = runtime().store.prompts
     prompts.require(prompt)
-    return {"prompt": prompt, "history": prompts.history(prompt, query.offset, query.limit)}
+    entries = prompts.history(prompt, query.offset, query.limit)
+    return {"prompt": prompt, "history": [with_rfc3339(entry, "at") for entry in entries]}
 
 
 @route(

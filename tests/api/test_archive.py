@@ -163,6 +163,7 @@ def test_an_archived_prompt_leaves_the_list_and_shows_with_archived_true(
         "prompt": "retired",
         "archived_at": clock.now,
         "archived_by": "editor-key",
+        "archived_at_rfc3339": "2025-06-15T15:06:40.000Z",
     }
     assert listed_prompts(editor) == ["kept"]
     everything = ok(editor.get(f"{PROMPTS}?archived=true")).get_json()

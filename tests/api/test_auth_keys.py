@@ -109,6 +109,10 @@ FOUNDATION_ROUTES = [
     RouteCase("POST", "/experiments/{key}/conclude", frozenset({"admin", "release"}),
               _in_state("start", path="/conclude", body={"winner": "friendly"})),
     RouteCase("POST", "/experiments/{key}/approve", EVERYONE_BUT_SDK, _pending_start),
+    RouteCase("POST", "/experiments/{key}/archive", frozenset({"admin", "editor"}),
+              _in_state(path="/archive", body={})),
+    RouteCase("POST", "/experiments/{key}/unarchive", frozenset({"admin", "editor"}),
+              _in_state(path="/unarchive", body={})),
     RouteCase("POST", "/assign", frozenset({"admin", "sdk"}),
               _running_for_sdk("/api/v1/assign", {"user_id": "u1"})),
     RouteCase("GET", "/sdk/config", frozenset({"admin", "sdk"}), _fixed("/api/v1/sdk/config")),
@@ -254,7 +258,7 @@ def test_a_created_key_answers_201_with_its_secret_once(admin: Api, clock: Clock
     listed = admin.get("/api/v1/keys").get_json()["keys"]
     assert listed == [
         {"name": "checkout-app", "role": "sdk", "created_at": clock.now,
-         "created_by": "bootstrap-admin"}
+         "created_at_rfc3339": "2025-06-15T15:06:40.000Z", "created_by": "bootstrap-admin"}
     ]
 
 
