@@ -75,7 +75,8 @@ def test_the_answer_carries_the_response_the_assignment_and_the_measure(setup: S
     assert answer.assignment == assignment
     assert answer.variant == assignment.variant
     assert answer.prompt_version == assignment.prompt.version  # type: ignore[union-attr]
-    assert answer.response.choices[0].message.content.startswith("word")
+    assert (answer.response.choices[0].message.content or "").startswith("word")
+    assert answer.response.usage is not None
     assert answer.measure.input_tokens == answer.response.usage.prompt_tokens
     assert setup.sum("input_tokens") == answer.measure.input_tokens
     assert setup.sum("latency_ms") == pytest.approx(answer.measure.latency_ms)

@@ -24,6 +24,7 @@ from rollout_sdk import RolloutClient
 from rollout_sdk.llm.anthropic import RolloutAnthropic
 from rollout_sdk.llm.openai import RolloutOpenAI
 from rollout_sdk.llm.pricing import PriceTable, Usage
+from rollout_sdk.llm.streams import MeasuredStream
 from tests.llm.conftest import BEHAVIOURS, CHEAP, DEAR, Service
 from tests.llm.local_providers import LocalProvider
 
@@ -54,12 +55,13 @@ def call_once(
         return oai.respond(user, variables, extra_headers=headers).measure
     if mode == "message":
         return claude.message(user, variables, max_tokens=64, extra_headers=headers).measure
-    stream = {
-        "chat_stream": lambda: oai.chat_stream(user, variables, extra_headers=headers),
-        "respond_stream": lambda: oai.respond_stream(user, variables, extra_headers=headers),
-        "message_stream": lambda: claude.message_stream(
-            user, variables, max_tokens=64, extra_headers=headers),
-    }[mode]()
+    stream: MeasuredStream[Any]
+    if mode == "chat_stream":
+        stream = oai.chat_stream(user, variables, extra_headers=headers)
+    elif mode == "respond_stream":
+        stream = oai.respond_stream(user, variables, extra_headers=headers)
+    else:
+        stream = claude.message_stream(user, variables, max_tokens=64, extra_headers=headers)
     for _ in stream:
         pass
     assert stream.measure is not None

@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rollout_sdk.llm.answer import LLMAnswer
 from rollout_sdk.llm.integration import Integration, ResponseFigures, RolloutLike, int_or_zero
 from rollout_sdk.llm.pricing import Usage
 from rollout_sdk.llm.streams import AsyncMeasuredStream, MeasuredStream, StreamTally
 from rollout_sdk.llm.variant_call import VariantCall
+
+if TYPE_CHECKING:  # the application's own package; the integration reads it duck-typed
+    from anthropic.types import Message, RawMessageStreamEvent
 
 Messages = Sequence[Mapping[str, Any]]
 
@@ -40,7 +43,7 @@ class RolloutAnthropic(Integration):
         self, user_id: str, variables: Mapping[str, Any] | None = None, *,
         messages: Messages = (), experiment: str | None = None,
         attributes: Mapping[str, Any] | None = None, **overrides: Any,
-    ) -> LLMAnswer[Any]:
+    ) -> LLMAnswer[Message]:
         """`messages.create` with the variant's prompt, model and params."""
         call = self.prepare(user_id, variables, experiment, attributes, overrides)
         request = messages_request(call, messages, self.prompt_role, stream=False)
@@ -56,7 +59,7 @@ class RolloutAnthropic(Integration):
         self, user_id: str, variables: Mapping[str, Any] | None = None, *,
         messages: Messages = (), experiment: str | None = None,
         attributes: Mapping[str, Any] | None = None, **overrides: Any,
-    ) -> MeasuredStream[Any]:
+    ) -> MeasuredStream[RawMessageStreamEvent]:
         """`messages.create(stream=True)`: its events, measured as they are read."""
         call = self.prepare(user_id, variables, experiment, attributes, overrides)
         request = messages_request(call, messages, self.prompt_role, stream=True)
@@ -80,7 +83,7 @@ class AsyncRolloutAnthropic(Integration):
         self, user_id: str, variables: Mapping[str, Any] | None = None, *,
         messages: Messages = (), experiment: str | None = None,
         attributes: Mapping[str, Any] | None = None, **overrides: Any,
-    ) -> LLMAnswer[Any]:
+    ) -> LLMAnswer[Message]:
         call = self.prepare(user_id, variables, experiment, attributes, overrides)
         request = messages_request(call, messages, self.prompt_role, stream=False)
         started = time.perf_counter()
@@ -95,7 +98,7 @@ class AsyncRolloutAnthropic(Integration):
         self, user_id: str, variables: Mapping[str, Any] | None = None, *,
         messages: Messages = (), experiment: str | None = None,
         attributes: Mapping[str, Any] | None = None, **overrides: Any,
-    ) -> AsyncMeasuredStream[Any]:
+    ) -> AsyncMeasuredStream[RawMessageStreamEvent]:
         call = self.prepare(user_id, variables, experiment, attributes, overrides)
         request = messages_request(call, messages, self.prompt_role, stream=True)
         started = time.perf_counter()

@@ -18,13 +18,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rollout_sdk.llm.answer import LLMAnswer
 from rollout_sdk.llm.integration import Integration, ResponseFigures, RolloutLike, int_or_zero
 from rollout_sdk.llm.pricing import Usage
 from rollout_sdk.llm.streams import AsyncMeasuredStream, MeasuredStream, StreamTally
 from rollout_sdk.llm.variant_call import VariantCall
+
+if TYPE_CHECKING:  # the application's own package; the integration reads it duck-typed
+    from openai.types.chat import ChatCompletion, ChatCompletionChunk
+    from openai.types.responses import Response, ResponseStreamEvent
 
 Messages = Sequence[Mapping[str, Any]]
 
@@ -42,7 +46,7 @@ class RolloutOpenAI(Integration):
         self, user_id: str, variables: Mapping[str, Any] | None = None, *,
         messages: Messages = (), experiment: str | None = None,
         attributes: Mapping[str, Any] | None = None, **overrides: Any,
-    ) -> LLMAnswer[Any]:
+    ) -> LLMAnswer[ChatCompletion]:
         """`chat.completions.create` with the variant's prompt, model and params."""
         call = self.prepare(user_id, variables, experiment, attributes, overrides)
         request = chat_request(call, messages, self.prompt_role, stream=False)
@@ -58,7 +62,7 @@ class RolloutOpenAI(Integration):
         self, user_id: str, variables: Mapping[str, Any] | None = None, *,
         messages: Messages = (), experiment: str | None = None,
         attributes: Mapping[str, Any] | None = None, **overrides: Any,
-    ) -> MeasuredStream[Any]:
+    ) -> MeasuredStream[ChatCompletionChunk]:
         """`chat.completions.create(stream=True)`, measured as it is read."""
         call = self.prepare(user_id, variables, experiment, attributes, overrides)
         request = chat_request(call, messages, self.prompt_role, stream=True)
@@ -74,7 +78,7 @@ class RolloutOpenAI(Integration):
         self, user_id: str, variables: Mapping[str, Any] | None = None, *,
         input: str | Messages = (), experiment: str | None = None,
         attributes: Mapping[str, Any] | None = None, **overrides: Any,
-    ) -> LLMAnswer[Any]:
+    ) -> LLMAnswer[Response]:
         """`responses.create` with the variant's prompt as the first input item."""
         call = self.prepare(user_id, variables, experiment, attributes, overrides)
         request = responses_request(call, input, self.prompt_role, stream=False)
@@ -90,7 +94,7 @@ class RolloutOpenAI(Integration):
         self, user_id: str, variables: Mapping[str, Any] | None = None, *,
         input: str | Messages = (), experiment: str | None = None,
         attributes: Mapping[str, Any] | None = None, **overrides: Any,
-    ) -> MeasuredStream[Any]:
+    ) -> MeasuredStream[ResponseStreamEvent]:
         """`responses.create(stream=True)`: its events, measured as they are read."""
         call = self.prepare(user_id, variables, experiment, attributes, overrides)
         request = responses_request(call, input, self.prompt_role, stream=True)
@@ -114,7 +118,7 @@ class AsyncRolloutOpenAI(Integration):
         self, user_id: str, variables: Mapping[str, Any] | None = None, *,
         messages: Messages = (), experiment: str | None = None,
         attributes: Mapping[str, Any] | None = None, **overrides: Any,
-    ) -> LLMAnswer[Any]:
+    ) -> LLMAnswer[ChatCompletion]:
         call = self.prepare(user_id, variables, experiment, attributes, overrides)
         request = chat_request(call, messages, self.prompt_role, stream=False)
         started = time.perf_counter()
@@ -129,7 +133,7 @@ class AsyncRolloutOpenAI(Integration):
         self, user_id: str, variables: Mapping[str, Any] | None = None, *,
         messages: Messages = (), experiment: str | None = None,
         attributes: Mapping[str, Any] | None = None, **overrides: Any,
-    ) -> AsyncMeasuredStream[Any]:
+    ) -> AsyncMeasuredStream[ChatCompletionChunk]:
         call = self.prepare(user_id, variables, experiment, attributes, overrides)
         request = chat_request(call, messages, self.prompt_role, stream=True)
         started = time.perf_counter()
@@ -144,7 +148,7 @@ class AsyncRolloutOpenAI(Integration):
         self, user_id: str, variables: Mapping[str, Any] | None = None, *,
         input: str | Messages = (), experiment: str | None = None,
         attributes: Mapping[str, Any] | None = None, **overrides: Any,
-    ) -> LLMAnswer[Any]:
+    ) -> LLMAnswer[Response]:
         call = self.prepare(user_id, variables, experiment, attributes, overrides)
         request = responses_request(call, input, self.prompt_role, stream=False)
         started = time.perf_counter()
@@ -159,7 +163,7 @@ class AsyncRolloutOpenAI(Integration):
         self, user_id: str, variables: Mapping[str, Any] | None = None, *,
         input: str | Messages = (), experiment: str | None = None,
         attributes: Mapping[str, Any] | None = None, **overrides: Any,
-    ) -> AsyncMeasuredStream[Any]:
+    ) -> AsyncMeasuredStream[ResponseStreamEvent]:
         call = self.prepare(user_id, variables, experiment, attributes, overrides)
         request = responses_request(call, input, self.prompt_role, stream=True)
         started = time.perf_counter()
