@@ -38,6 +38,7 @@ MAX_REASONS: Final = 5
     blueprint, "/traces", "POST",
     summary="OTLP/HTTP trace export: GenAI spans become events on the standard LLM metrics",
     roles=[Role.SDK],
+    errors=(400, 413),
     extra_responses={200: "ExportTraceServiceResponse (partial success names rejected spans)"},
 )
 def export_traces() -> Any:
