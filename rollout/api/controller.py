@@ -6,9 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from experiments.model import Key, Role
+from experiments.timestamps import as_rfc3339, described, with_rfc3339
 from rollout.api.routing import principal_name, route, runtime
 from rollout.controller.runner import LostLease, evaluate_once
 from rollout.controller.webhooks import derived_secret, master_secret
@@ -46,7 +47,7 @@ class TimelineQuery(BaseModel):
 
 class TimelineEntry(BaseModel):
     model_config = ConfigDict(extra="allow")
-    at: float
+    at: float = Field(description=described("at"))
     status: str | None
     stage: int | None
     traffic: float | None
@@ -54,6 +55,12 @@ class TimelineEntry(BaseModel):
     variants: dict[str, Any] | None
     metrics: list[dict[str, Any]]
     decision: dict[str, Any]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def at_rfc3339(self) -> str | None:
+        """`at` as an RFC 3339 string in UTC (e.g. 2026-12-01T21:39:08.123Z)."""
+        return as_rfc3339(self.at)
 
 
 class Timeline(BaseModel):
@@ -74,11 +81,23 @@ class Delivery(BaseModel):
     experiment: str | None
     url: str
     attempt: int
-    at: float
+    at: float = Field(description=described("at"))
     status_code: int | None
     ok: bool
     error: str | None
-    next_attempt_at: float | None
+    next_attempt_at: float | None = Field(description=described("next_attempt_at"))
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def at_rfc3339(self) -> str | None:
+        """`at` as an RFC 3339 string in UTC (e.g. 2026-12-01T21:39:08.123Z)."""
+        return as_rfc3339(self.at)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def next_attempt_at_rfc3339(self) -> str | None:
+        """`next_attempt_at` as an RFC 3339 string in UTC (e.g. 2026-12-01T21:39:08.123Z)."""
+        return as_rfc3339(self.next_attempt_at)
 
 
 class Deliveries(BaseModel):
@@ -140,7 +159,8 @@ def evaluate(key: str) -> Any:
 def timeline(key: str, query: TimelineQuery) -> Any:
     store = runtime().store
     store.experiments.get(key)
-    return {"experiment": key, "entries": store.controller.timeline(key, query.since, query.limit)}
+    entries = store.controller.timeline(key, query.since, query.limit)
+    return {"experiment": key, "entries": [with_rfc3339(e, "at") for e in entries]}
 
 
 @route(
@@ -154,7 +174,7 @@ def timeline(key: str, query: TimelineQuery) -> Any:
 )
 def deliveries(query: DeliveriesQuery) -> Any:
     log = runtime().store.controller.webhooks.deliveries(query.experiment, query.limit)
-    return {"deliveries": log}
+    return {"deliveries": [with_rfc3339(d, "at", "next_attempt_at") for d in log]}
 
 
 @route(

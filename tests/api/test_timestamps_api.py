@@ -69,6 +69,17 @@ def test_prompt_versions_history_and_label_proposals_carry_rfc3339(
     assert archived["archived_at_rfc3339"] == AN_HOUR_LATER
 
 
+def test_timeline_entries_carry_rfc3339(admin: Api, clock: Clock) -> None:
+    ok(admin.post("/api/v1/experiments", json=experiment_body()))
+    ok(admin.post("/api/v1/experiments/summary-tone/start", json={}))
+    clock.advance(3600)
+    ok(admin.post("/api/v1/experiments/summary-tone/evaluate", json={}))
+    timeline = ok(admin.get("/api/v1/experiments/summary-tone/timeline")).get_json()
+    assert [(e["at"], e["at_rfc3339"]) for e in timeline["entries"]] == [
+        (clock.now, AN_HOUR_LATER)
+    ]
+
+
 def test_api_keys_carry_rfc3339(admin: Api) -> None:
     created = admin.post("/api/v1/keys", json={"name": "checkout-app", "role": "sdk"})
     assert created.status_code == 201, created.get_json()
@@ -89,6 +100,8 @@ def test_the_openapi_document_says_which_is_the_number_and_which_the_string(
         ("LabelProposal", "proposed_at"),
         ("PromptVersionBrief", "created_at"),
         ("KeyInfo", "created_at"),
+        ("TimelineEntry", "at"),
+        ("Delivery", "next_attempt_at"),
     ]:
         properties = schemas[model]["properties"]
         assert "Unix time in seconds (UTC)" in properties[name]["description"], (model, name)
