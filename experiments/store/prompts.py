@@ -16,9 +16,19 @@ from experiments.prompt_labels import LabelProposal
 from experiments.store import keys
 from experiments.store.connection import Redis
 from experiments.store.scripts import Scripts
+from rollout_sdk.kernel.portability import is_portable
 
 MAX_VERSION = 2**31
 """No prompt reaches this many versions; a larger number in a URL simply finds nothing."""
+
+
+def _version_of(raw: str) -> dict[str, Any]:
+    """A stored version as it reads today. Versions stored before `portable` existed (set once
+    when a version is created) get it computed from their template: it depends on nothing else."""
+    document: dict[str, Any] = json.loads(raw)
+    if "portable" not in document:
+        document["portable"] = is_portable(document["template"])
+    return document
 
 
 class PromptStore:
@@ -65,7 +75,7 @@ class PromptStore:
                 {
                     "name": name,
                     "versions": int(count),
-                    "latest": json.loads(latest),
+                    "latest": _version_of(latest),
                     "labels": {k: int(v) for k, v in labels.items()},
                 }
             )
@@ -75,7 +85,7 @@ class PromptStore:
         raw = self._redis.lrange(keys.prompt_versions(name), 0, -1)
         if not raw:
             raise NotFound(f"prompt {name!r} not found")
-        return [json.loads(item) for item in raw]
+        return [_version_of(item) for item in raw]
 
     def version_count(self, name: str) -> int:
         return int(self._redis.llen(keys.prompt_versions(name)))
@@ -85,11 +95,10 @@ class PromptStore:
         raw = self._redis.lindex(keys.prompt_versions(name), version - 1) if in_range else None
         if raw is None:
             raise NotFound(f"prompt version {name}@{version} not found")
-        document: dict[str, Any] = json.loads(raw)
-        return document
+        return _version_of(raw)
 
     def content(self, name: str, version: int) -> dict[str, Any] | None:
-        """What an assignment carries: name, version, template, model, params."""
+        """What an assignment carries: name, version, template, model, params, portable."""
         try:
             doc = self.get_version(name, version)
         except NotFound:
@@ -100,6 +109,7 @@ class PromptStore:
             "template": doc.get("template"),
             "model": doc.get("model"),
             "params": doc.get("params") or {},
+            "portable": doc["portable"],
         }
 
     def labels(self, name: str) -> dict[str, int]:

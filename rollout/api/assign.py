@@ -35,6 +35,9 @@ class PromptContent(BaseModel):
     template: str | None = None
     model: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
+    portable: bool | None = Field(
+        default=None, description="whether both SDKs render the template alike (docs/prompts.md)"
+    )
 
 
 class VariantAssignment(BaseModel):

@@ -16,6 +16,7 @@ from experiments.prompts.prompt_tests import check_version
 from experiments.prompts.sandbox import declared_variables
 from experiments.prompts.version import PromptVersionCreate, check_prompt_name, content_sha256
 from experiments.store import Store
+from rollout_sdk.kernel.portability import is_portable
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,8 @@ def create_version(
 ) -> tuple[dict[str, Any], bool]:
     """Validate (compile, run the version's tests) and append; (document, created).
 
-    The same content as the latest version creates nothing and answers that version.
+    The same content as the latest version creates nothing and answers that version. Whether both
+    SDKs render the template alike (`portable`) is decided here, once: versions are immutable.
     """
     check_prompt_name(name)
     check_version(body)
@@ -48,6 +50,7 @@ def create_version(
         "params": body.params,
         "message": body.message,
         "variables": declared_variables(body.template),
+        "portable": is_portable(body.template),
         "tests": [test.model_dump(mode="json") for test in body.tests],
         "author": actor,
         "created_at": now,

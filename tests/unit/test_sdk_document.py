@@ -14,6 +14,7 @@ from rollout_sdk.kernel.document import DocumentInvalid, read_document, read_exp
 
 SUMMARIZE_4 = {
     "name": "summarize", "version": 4, "template": "Hi {{ name }}", "model": "m", "params": {},
+    "portable": True,
 }
 
 
@@ -111,3 +112,22 @@ def test_the_reader_refuses_a_document_without_its_frame() -> None:
         read_document({"version": 1, "experiments": {}, "prompts": {}})
     with pytest.raises(DocumentInvalid, match="must be a JSON object"):
         read_document([])
+
+
+def test_a_prompt_version_reads_with_its_portable_flag_or_none_from_an_older_service() -> None:
+    marked = {"summarize": {"labels": {}, "versions": {"4": {"template": "x", "portable": False}}}}
+    older = {"summarize": {"labels": {}, "versions": {"4": {"template": "x"}}}}
+
+    read = read_document({"experiments": [], "prompts": marked})["prompts"]
+    assert read["summarize"]["versions"]["4"]["portable"] is False
+    read = read_document({"experiments": [], "prompts": older})["prompts"]
+    assert read["summarize"]["versions"]["4"]["portable"] is None
+
+
+def test_a_portable_flag_that_is_not_a_boolean_is_refused() -> None:
+    document = {
+        "experiments": [],
+        "prompts": {"summarize": {"versions": {"4": {"template": "x", "portable": "yes"}}}},
+    }
+    with pytest.raises(DocumentInvalid, match="'portable' must be true, false or null"):
+        read_document(document)

@@ -36,13 +36,19 @@ everybody, as an experiment the document does not hold does, so it is left out."
 
 
 class PromptContent(TypedDict):
-    """One immutable prompt version, as assignment hands it out."""
+    """One immutable prompt version, as assignment hands it out.
+
+    `portable`: whether both SDKs render the template alike (kernel.portability, decided by the
+    service when the version was created); None in a document from a service before the field.
+    The TypeScript SDK refuses to render a version marked False.
+    """
 
     name: str
     version: int
     template: str | None
     model: str | None
     params: dict[str, Any]
+    portable: bool | None
 
 
 class SdkVariant(TypedDict):
@@ -185,12 +191,16 @@ def read_prompt_content(raw: object, where: str) -> PromptContent:
     params = content.get("params") or {}
     if not isinstance(params, dict):
         raise DocumentInvalid(f"{where}: 'params' must be an object")
+    portable = content.get("portable")
+    if portable is not None and not isinstance(portable, bool):
+        raise DocumentInvalid(f"{where}: 'portable' must be true, false or null")
     return {
         "name": _text(content.get("name"), f"{where}: 'name'"),
         "version": _count(version, f"{where}: 'version'"),
         "template": _optional_text(content.get("template"), f"{where}: 'template'"),
         "model": _optional_text(content.get("model"), f"{where}: 'model'"),
         "params": params,
+        "portable": portable,
     }
 
 
