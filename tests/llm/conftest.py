@@ -8,10 +8,12 @@ and the provider are started once for the package: each test defines experiments
 
 from __future__ import annotations
 
+import asyncio
 import itertools
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import redis
@@ -24,6 +26,8 @@ from rollout_sdk import RolloutClient
 from tests.conftest import ADMIN_KEY
 from tests.e2e.conftest import Server, start_gunicorn, stop, tail
 from tests.llm.local_providers import Behaviour, LocalProvider
+
+T = TypeVar("T")
 
 CHEAP = "gpt-4o-mini"
 DEAR = "gpt-4o"
@@ -143,3 +147,10 @@ def make_rollout(service: Service) -> Iterator[Callable[[], RolloutClient]]:
     yield build
     for client in made:
         client.close(timeout=5.0)
+
+
+def run_in_own_loop(coroutine: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run` on a thread of its own: a session-wide Playwright browser (tests/browser)
+    keeps an event loop running on the main thread, where `asyncio.run` refuses to start."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()

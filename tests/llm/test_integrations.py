@@ -3,7 +3,6 @@ the real `RolloutClient` and service between."""
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from rollout_sdk.llm.anthropic import AsyncRolloutAnthropic, RolloutAnthropic
 from rollout_sdk.llm.openai import AsyncRolloutOpenAI, RolloutOpenAI
 from rollout_sdk.llm.pricing import PriceTable
 from rollout_sdk.llm.quality import QualityHook, ScoredCall
-from tests.llm.conftest import CHEAP, DEAR, Service
+from tests.llm.conftest import CHEAP, DEAR, Service, run_in_own_loop
 from tests.llm.local_providers import LocalProvider
 
 pytestmark = pytest.mark.timeout(120)
@@ -189,7 +188,7 @@ def test_async_clients_are_measured_like_sync_ones(setup: Setup) -> None:
                 pass
         return [chat.measure, response.measure, stream.measure, message.measure, events.measure]
 
-    measures = asyncio.run(calls())
+    measures = run_in_own_loop(calls())
     assert all(m is not None and m.error is None for m in measures)
     assert setup.sum("output_tokens") == sum(m.output_tokens for m in measures)
     assert setup.count("ttft_ms") == 2

@@ -16,7 +16,7 @@ import pytest
 
 from rollout_sdk import RolloutClient
 from rollout_sdk.llm.litellm import RolloutLiteLLM
-from tests.llm.conftest import CHEAP, Service
+from tests.llm.conftest import CHEAP, Service, run_in_own_loop
 from tests.llm.local_providers import LocalProvider
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -66,7 +66,7 @@ def test_completions_plain_streamed_and_async_are_recorded_once_each(
             await asyncio.sleep(0.02)
         return answer
 
-    other = asyncio.run(later())
+    other = run_in_own_loop(later())
     settled(callback, 3)
     assert rollout.flush(timeout=10)
     served = provider.ledger.served[-3:]
