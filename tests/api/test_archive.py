@@ -3,9 +3,12 @@ their history, refused while an application is measured on them."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
 
 from tests.api.conftest import Api, Clock, experiment_body, ok
 
@@ -256,3 +259,29 @@ def test_the_archive_routes_are_in_the_openapi_document(client: Any) -> None:
     for resource in ("/api/v1/experiments/{key}", "/api/v1/prompts/{prompt}"):
         assert "409" in paths[f"{resource}/archive"]["post"]["responses"]
         assert "200" in paths[f"{resource}/unarchive"]["post"]["responses"]
+
+
+# --- the console's lists -----------------------------------------------------------------------
+
+
+def signed_in_console(client: FlaskClient, secret: str) -> FlaskClient:
+    page = client.get("/sign-in").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert token is not None, page[:500]
+    signed = client.post("/sign-in", data={"key": secret, "csrf_token": token.group(1)})
+    assert signed.status_code == 302, signed.get_data(as_text=True)[:500]
+    return client
+
+
+def test_the_consoles_lists_leave_archived_ones_out(app: Flask, admin: Api, editor: Api) -> None:
+    define(admin, "kept")
+    define(admin, "retired")
+    new_prompt(editor, "kept-prompt")
+    new_prompt(editor, "retired-prompt")
+    operate(editor, "retired", "archive")
+    ok(editor.post(f"{PROMPTS}/retired-prompt/archive", json={}))
+    console = signed_in_console(app.test_client(), editor.secret)
+    experiments = ok(console.get("/")).get_data(as_text=True)
+    assert "/experiments/kept" in experiments and "/experiments/retired" not in experiments
+    prompts = ok(console.get("/prompts")).get_data(as_text=True)
+    assert "kept-prompt" in prompts and "retired-prompt" not in prompts

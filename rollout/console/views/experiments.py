@@ -41,7 +41,8 @@ def experiments_page(user: ConsoleUser) -> ResponseReturnValue:
     shown = [
         e
         for e in everything
-        if (not chosen["status"] or e.status.value == chosen["status"])
+        if e.archived_at is None  # hidden here as from the API's list (archiving.py)
+        and (not chosen["status"] or e.status.value == chosen["status"])
         and (not chosen["owner"] or e.owner == chosen["owner"])
         and (not chosen["layer"] or e.layer == chosen["layer"])
         and (not chosen["q"] or chosen["q"].lower() in e.key.lower())

@@ -24,7 +24,10 @@ from rollout.operations import prompts as prompt_operations
 def prompts_page(user: ConsoleUser) -> ResponseReturnValue:
     permissions.require(user, permissions.PROMPT_READERS)
     prompts = runtime().store.prompts
-    return render("prompts.html", user, prompts=prompts.summaries(prompts.names()))
+    names = prompts.names()
+    archived = prompts.archived(names)  # hidden here as from the API's list (archiving.py)
+    shown = [name for name in names if name not in archived]
+    return render("prompts.html", user, prompts=prompts.summaries(shown))
 
 
 def _number(name: str, default: int) -> int:
