@@ -9,6 +9,7 @@ import pytest
 import redis
 
 from experiments.store import Store
+from experiments.store.connection import Redis, connect
 from rollout.embedded import EmbeddedRedis
 
 ADMIN_KEY = "rk_test-admin-key-0123456789abcdef0123456789abcdef"
@@ -39,10 +40,11 @@ def store(redis_url: str) -> Iterator[Store]:
 
 
 @pytest.fixture
-def raw_redis(redis_url: str) -> Iterator[redis.Redis]:
+def raw_redis(redis_url: str) -> Iterator[Redis]:
     """A client of its own, for a test that looks at or damages what the store keeps: the
-    store's client (`Store.redis`) is for the store alone."""
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    store's client (`Store.redis`) is for the store alone. On the cluster suite's
+    `redis+cluster://` URL it is a cluster client."""
+    client = connect(redis_url, timeout_s=10.0)
     yield client
     client.close()
 
