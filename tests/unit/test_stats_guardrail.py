@@ -211,6 +211,13 @@ def test_aa_the_one_sided_guardrail_fires_falsely_in_at_most_alpha_of_experiment
     assert rate == pytest.approx(0.0075)
 
 
+def test_aa_at_a_rare_error_rate_the_agresti_caffo_floor_fires_no_false_breach() -> None:
+    """A/A at 0.1% errors, where most looks have arms without any error (the Agresti-Caffo
+    variance stands in for theirs): 400 experiments of 20 looks, measured 0%."""
+    first = _first_breach_looks(0.001, 0.001, one_sided=True, experiments=400, seed=13)
+    assert (first < 10**9).sum() == 0
+
+
 def test_the_one_sided_boundary_rolls_a_doubled_error_rate_back_sooner() -> None:
     """1% -> 2% errors: on the same data the one-sided test never fires later than the
     two-sided one; measured: by 5000 users an arm in 94% against 88%, median first at 2250
