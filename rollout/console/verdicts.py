@@ -1,17 +1,18 @@
 """A comparison's verdict in words a release manager reads at a glance.
 
-The figures are the results document's own (experiments/analysis.py); whether a guardrail is
-breached is asked of the same `harm_exceeds` the controller uses, so the words and the decision
-cannot disagree. Only the sentence is made here.
+The figures are the results document's own (experiments/analysis.py, read as the API's JSON
+shows them). Whether a guardrail is breached is the document's `breached`, the very figure the
+controller rolls back on (the one-sided always-valid test of the harm contrast, or of the
+quantile for a quantile guardrail), so the words and the decision cannot disagree even where no
+relative interval exists (a control without events, constant arms). Only the sentence is made
+here; "within" reads the always-valid relative interval, as the contract words it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
-
-from experiments.stats.sequential import harm_exceeds
 
 Tone = Literal["good", "bad", "neutral"]
 
@@ -38,19 +39,36 @@ def verdict_of(metric: Mapping[str, Any], comparison: Mapping[str, Any]) -> Verd
     return Verdict("no clear difference yet", "neutral")
 
 
+def judged_interval(
+    metric: Mapping[str, Any], comparison: Mapping[str, Any]
+) -> Sequence[float | None] | None:
+    """The always-valid relative interval a guardrail is read on: of its quantile when it has
+    one (the controller judges a quantile guardrail on it), else of its mean."""
+    section = metric.get("quantile")
+    if section:
+        for judged in section.get("comparisons") or []:
+            if judged.get("variant") == comparison.get("variant"):
+                interval: Sequence[float | None] | None = judged.get("sequential_relative_ci")
+                return interval
+        return None
+    interval = comparison.get("sequential_relative_ci")
+    return interval
+
+
 def _guardrail(metric: Mapping[str, Any], comparison: Mapping[str, Any]) -> Verdict:
     tolerance = float(metric.get("max_regression") or 0.0)
-    direction = str(metric.get("direction", "decrease"))
     allowed = f"the {percent(tolerance)} tolerance" if tolerance else "no tolerated harm"
-    interval = comparison.get("sequential_relative_ci")
-    if interval is None:
-        if comparison.get("verdict") == "worse":
-            return Verdict("breached: confidently harms (relative change unbounded)", "bad")
-        return Verdict("not enough data yet", "neutral")
-    low, high = float(interval[0]), float(interval[1])
-    if harm_exceeds((low, high), direction, tolerance):  # type: ignore[arg-type]
+    if comparison.get("breached"):
         return Verdict(f"breached: harm beyond {allowed}", "bad")
-    harm_bound = high if direction == "decrease" else -low
-    if harm_bound <= tolerance:
+    interval = judged_interval(metric, comparison)
+    if interval is None:
+        return Verdict("not enough data yet", "neutral")
+    # The harmful end: the upper one for a metric that should decrease, the lower one otherwise;
+    # an unbounded end (null) could still be anything.
+    if metric.get("direction", "decrease") == "decrease":
+        harmful = interval[1]
+    else:
+        harmful = None if interval[0] is None else -interval[0]
+    if harmful is not None and harmful <= tolerance:
         return Verdict(f"within {allowed}", "good")
     return Verdict(f"not yet known: could still exceed {allowed}", "neutral")
