@@ -23,6 +23,7 @@ from experiments.model import Experiment, HistoryEntry
 from experiments.store import keys
 from experiments.store.connection import Redis
 from experiments.store.scripts import Scripts
+from experiments.store.stored_json import stored_json
 
 TIMELINE_CAPACITY = 2000
 DELIVERY_LOG_LENGTH = 1000
@@ -136,14 +137,14 @@ class ControllerStore:
         args = [
             str(evaluated.fence),
             str(evaluated.expected_revision),
-            evaluated.document.model_dump_json() if evaluated.document is not None else "",
+            stored_json(evaluated.document) if evaluated.document is not None else "",
             evaluated.signature,
-            evaluated.decision_entry.model_dump_json() if evaluated.decision_entry else "",
+            stored_json(evaluated.decision_entry) if evaluated.decision_entry else "",
             "1" if evaluated.force_record else "0",
             json.dumps(evaluated.timeline_entry, separators=(",", ":")),
             str(TIMELINE_CAPACITY),
             evaluated.follow_up.to_json() if evaluated.follow_up is not None else "",
-            *(entry.model_dump_json() for entry in evaluated.entries),
+            *(stored_json(entry) for entry in evaluated.entries),
         ]
         status, recorded = self._scripts["controller_apply"](
             keys=[

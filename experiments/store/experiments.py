@@ -22,6 +22,7 @@ from experiments.model import Experiment, HistoryEntry
 from experiments.store import keys
 from experiments.store.connection import Redis
 from experiments.store.scripts import Scripts
+from experiments.store.stored_json import stored_json
 
 Change = Callable[[Experiment], tuple[Experiment, list[HistoryEntry]]]
 
@@ -216,13 +217,13 @@ class ExperimentStore:
 
     def append_history(self, key: str, entries: list[HistoryEntry]) -> None:
         if entries:
-            self._redis.rpush(keys.experiment_history(key), *(e.model_dump_json() for e in entries))
+            self._redis.rpush(keys.experiment_history(key), *(stored_json(e) for e in entries))
 
     def _save(self, experiment: Experiment, *, expected: int, entries: list[HistoryEntry]) -> int:
         args = [
             str(expected),
-            experiment.model_dump_json(),
-            *(e.model_dump_json() for e in entries),
+            stored_json(experiment),
+            *(stored_json(e) for e in entries),
         ]
         result: int = self._scripts["save_experiment"](
             keys=[keys.experiment(experiment.key), keys.experiment_history(experiment.key)],

@@ -16,6 +16,7 @@ from experiments.prompt_labels import LabelProposal
 from experiments.store import keys
 from experiments.store.connection import Redis
 from experiments.store.scripts import Scripts
+from experiments.store.stored_json import stored_json
 from rollout_sdk.kernel.portability import is_portable
 
 MAX_VERSION = 2**31
@@ -98,7 +99,8 @@ class PromptStore:
         return _version_of(raw)
 
     def content(self, name: str, version: int) -> dict[str, Any] | None:
-        """What an assignment carries: name, version, template, model, params, portable."""
+        """What an assignment carries: name, version, template or messages, model, params,
+        portable."""
         try:
             doc = self.get_version(name, version)
         except NotFound:
@@ -107,6 +109,7 @@ class PromptStore:
             "name": name,
             "version": version,
             "template": doc.get("template"),
+            "messages": doc.get("messages"),
             "model": doc.get("model"),
             "params": doc.get("params") or {},
             "portable": doc["portable"],
@@ -145,7 +148,7 @@ class PromptStore:
     def propose_label(self, name: str, proposal: LabelProposal, entry: dict[str, Any]) -> None:
         """Record a label move waiting for review; it replaces an older proposal for the label."""
         pipe = self._redis.pipeline(transaction=True)
-        pipe.hset(keys.prompt_pending(name), proposal.label, proposal.model_dump_json())
+        pipe.hset(keys.prompt_pending(name), proposal.label, stored_json(proposal))
         pipe.rpush(keys.prompt_history(name), json.dumps(entry))
         pipe.execute()
 
