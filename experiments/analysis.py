@@ -33,8 +33,8 @@ Choices the contract leaves open, documented in docs/measurement.md:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from experiments.model import (
@@ -60,22 +60,7 @@ from experiments.stats.quantile import quantile_estimate, quantile_harm
 from experiments.stats.sequential import verdict
 from experiments.stats.sketch import QuantileSketch
 from experiments.stats.srm import sequential_srm_test, srm_test
-
-MetricStats = Moments | RatioMoments
-
-
-@dataclass(frozen=True, slots=True)
-class SufficientStats:
-    """What results are computed from: per variant (in the order of the experiment's variants)
-    the exposed users, and per metric the running sums its statistics need (`Moments` for
-    binary and mean, `RatioMoments` for ratio). Every exposed user is in `n`, with or without
-    events. `experiments.store.events` reads them from Redis."""
-
-    users: tuple[int, ...]
-    metrics: Mapping[str, tuple[MetricStats, ...]]
-    sketches: Mapping[str, tuple[QuantileSketch, ...]] = field(default_factory=dict)
-    """Per metric with a `quantile`, per variant: the sketch of its events' values."""
-
+from experiments.stats.sufficient import MetricStats, SufficientStats
 
 DEFAULT_RELATIVE_EFFECT = 0.05
 """The relative change `power` sizes the experiment for, unless the caller states another."""

@@ -4,79 +4,61 @@
 judges a guardrail; `srm_test` (for reading) and `sequential_srm_test` (deciding the pause),
 `holm` and the power functions cover the rest of the results document. The formulas, their
 sources and the simulations that check them are in docs/statistics.md.
+
+The names below are loaded on first use (PEP 562), not when the package is imported: the store
+imports `experiments.stats.sufficient` for the running sums it builds, and that must not load
+scipy, which only the tests themselves (`fixed`, `sequential`, ...) need.
 """
 
-from experiments.stats.comparison import Comparison, MetricType, compare
-from experiments.stats.fixed import (
-    DEFAULT_ALPHA,
-    FixedResult,
-    Reason,
-    delta_ratio,
-    two_proportion,
-    welch,
-)
-from experiments.stats.guardrail import HarmTest, harm_test
-from experiments.stats.moments import Moments, RatioMoments
-from experiments.stats.multiple import holm
-from experiments.stats.power import (
-    minimum_detectable_effect,
-    sequential_users_per_variant_for,
-    users_per_variant_for,
-)
-from experiments.stats.sequential import (
-    DEFAULT_TUNING_USERS,
-    Direction,
-    Verdict,
-    always_valid_p_value,
-    boundary_multiplier,
-    confidence_sequence,
-    constant_arm_users,
-    harm_exceeds,
-    mixture_rho_squared,
-    one_sided_boundary_multiplier,
-    relative_confidence_sequence,
-    sequential_ci,
-    sequential_p_value,
-    sequential_relative_ci,
-    verdict,
-)
-from experiments.stats.srm import SequentialSRMResult, SRMResult, sequential_srm_test, srm_test
+import importlib
+from typing import Any
 
-__all__ = [
-    "DEFAULT_ALPHA",
-    "DEFAULT_TUNING_USERS",
-    "Comparison",
-    "Direction",
-    "FixedResult",
-    "HarmTest",
-    "MetricType",
-    "Moments",
-    "RatioMoments",
-    "Reason",
-    "SRMResult",
-    "SequentialSRMResult",
-    "Verdict",
-    "always_valid_p_value",
-    "boundary_multiplier",
-    "compare",
-    "confidence_sequence",
-    "constant_arm_users",
-    "delta_ratio",
-    "harm_exceeds",
-    "harm_test",
-    "holm",
-    "minimum_detectable_effect",
-    "mixture_rho_squared",
-    "one_sided_boundary_multiplier",
-    "relative_confidence_sequence",
-    "sequential_ci",
-    "sequential_p_value",
-    "sequential_relative_ci",
-    "sequential_srm_test",
-    "sequential_users_per_variant_for",
-    "srm_test",
-    "two_proportion",
-    "users_per_variant_for",
-    "verdict",
-    "welch",
-]
+_MODULE_OF = {
+    "Comparison": "experiments.stats.comparison",
+    "DEFAULT_ALPHA": "experiments.stats.fixed",
+    "DEFAULT_TUNING_USERS": "experiments.stats.sequential",
+    "Direction": "experiments.stats.sequential",
+    "FixedResult": "experiments.stats.fixed",
+    "HarmTest": "experiments.stats.guardrail",
+    "MetricType": "experiments.stats.comparison",
+    "Moments": "experiments.stats.moments",
+    "RatioMoments": "experiments.stats.moments",
+    "Reason": "experiments.stats.fixed",
+    "SRMResult": "experiments.stats.srm",
+    "SequentialSRMResult": "experiments.stats.srm",
+    "Verdict": "experiments.stats.sequential",
+    "always_valid_p_value": "experiments.stats.sequential",
+    "boundary_multiplier": "experiments.stats.sequential",
+    "compare": "experiments.stats.comparison",
+    "confidence_sequence": "experiments.stats.sequential",
+    "constant_arm_users": "experiments.stats.sequential",
+    "delta_ratio": "experiments.stats.fixed",
+    "harm_exceeds": "experiments.stats.sequential",
+    "harm_test": "experiments.stats.guardrail",
+    "holm": "experiments.stats.multiple",
+    "minimum_detectable_effect": "experiments.stats.power",
+    "mixture_rho_squared": "experiments.stats.sequential",
+    "one_sided_boundary_multiplier": "experiments.stats.sequential",
+    "relative_confidence_sequence": "experiments.stats.sequential",
+    "sequential_ci": "experiments.stats.sequential",
+    "sequential_p_value": "experiments.stats.sequential",
+    "sequential_relative_ci": "experiments.stats.sequential",
+    "sequential_srm_test": "experiments.stats.srm",
+    "sequential_users_per_variant_for": "experiments.stats.power",
+    "srm_test": "experiments.stats.srm",
+    "two_proportion": "experiments.stats.fixed",
+    "users_per_variant_for": "experiments.stats.power",
+    "verdict": "experiments.stats.sequential",
+    "welch": "experiments.stats.fixed",
+}
+"""Which module defines each name this package exports."""
+
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name: str) -> Any:
+    """Import the module that defines `name` the first time the package is asked for it."""
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

@@ -21,12 +21,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 
-from experiments.analysis import MetricStats, SufficientStats
 from experiments.errors import NotFound
 from experiments.event_rules import DEFAULT_DEDUPE_WINDOW_S, EventWrite
 from experiments.model import Experiment, MetricType
 from experiments.stats.moments import Moments, RatioMoments
 from experiments.stats.sketch import QuantileSketch
+from experiments.stats.sufficient import MetricStats, SufficientStats
 from experiments.store import keys
 from experiments.store.connection import Redis
 from experiments.store.scripts import Scripts
