@@ -19,6 +19,7 @@ from rollout.cli.output import (
     percent,
     share,
     styled_table,
+    table,
 )
 from rollout.cli.parsing import add_command
 from rollout.http import api_path
@@ -34,32 +35,50 @@ VERDICT_COLOURS = {
 }
 
 
+def judged_interval(
+    comparison: Mapping[str, Any], metric: Mapping[str, Any]
+) -> Sequence[float | None] | None:
+    """The always-valid relative interval a guardrail is read on: of its quantile when it has
+    one (the controller judges a quantile guardrail on it), else of its mean."""
+    section = metric.get("quantile")
+    if section:
+        for judged in section.get("comparisons") or []:
+            if judged.get("variant") == comparison.get("variant"):
+                found: Sequence[float | None] | None = judged.get("sequential_relative_ci")
+                return found
+        return None
+    bounds: Sequence[float | None] | None = comparison.get("sequential_relative_ci")
+    return bounds
+
+
 def guardrail_verdict(comparison: Mapping[str, Any], metric: Mapping[str, Any]) -> str:
-    """A guardrail's verdict in words: the service's own `verdict_detail` when it sends one, else
-    the contract's rule applied to the always-valid relative interval: `breached` when it lies
-    wholly beyond `max_regression` on the harmful side, `within tolerance` when it lies wholly
-    short of it, `inconclusive` while it straddles it."""
+    """A guardrail's verdict in words: the service's own `verdict_detail` when it sends one;
+    `breached` when the document's `breached` says so (the controller's own one-sided test,
+    which holds where no relative interval exists: a control without events, constant arms);
+    else `within tolerance` when the always-valid relative interval lies wholly short of
+    `max_regression` on the harmful side, `inconclusive` while it may still reach it."""
     detail = comparison.get("verdict_detail")
     if isinstance(detail, str) and detail:
         return detail
-    bounds: Sequence[float | None] | None = comparison.get("sequential_relative_ci")
-    if not bounds or bounds[0] is None or bounds[1] is None:
+    if comparison.get("breached"):
+        return BREACHED
+    bounds = judged_interval(comparison, metric)
+    if not bounds:
         return str(comparison.get("verdict") or "-")
     tolerated = float(metric.get("max_regression") or 0.0)
-    # The harmful side of a change: up for a metric that should decrease, down otherwise.
+    # The harmful end: up for a metric that should decrease, down otherwise; null is unbounded.
     if metric.get("direction") == "decrease":
-        nearest, farthest = bounds[0], bounds[1]
+        harmful = bounds[1]
     else:
-        nearest, farthest = -bounds[1], -bounds[0]
-    if nearest > tolerated:
-        return BREACHED
-    if farthest < tolerated:
+        harmful = None if bounds[0] is None else -bounds[0]
+    if harmful is not None and harmful < tolerated:
         return WITHIN
     return "inconclusive"
 
 
 def power_line(figures: Mapping[str, Any]) -> str:
-    """What the experiment can detect now and what `effect` needs, at the stated power."""
+    """What the experiment can detect now and how many users `effect` needs a variant: the
+    always-valid figure the controller waits for, beside the fixed-horizon one of one look."""
     at = f"at {percent(figures.get('power'))} power, alpha {number(figures.get('alpha'))}"
     now = (
         f"detects {percent(figures['relative_mde'])} now"
@@ -67,21 +86,75 @@ def power_line(figures: Mapping[str, Any]) -> str:
         else f"no detectable effect yet ({figures.get('reason') or 'not enough data'})"
     )
     needed = figures.get("users_per_variant_needed")
+    fixed = figures.get("fixed_users_per_variant_needed")
     effect = percent(figures.get("effect"), True)
-    wants = f"; {effect} needs {needed} users a variant" if needed is not None else ""
+    wants = ""
+    if needed is not None:
+        wants = f"; {effect} needs {needed} users a variant (always-valid)"
+        if fixed is not None:
+            wants += f", {fixed} fixed-horizon"
     return f"  power  {now} with {figures.get('users_per_variant')} users a variant{wants} ({at})"
+
+
+def srm_line(srm: Mapping[str, Any], style: Style) -> str:
+    """The sample-ratio check: the chi-square p for reading, and the sequential test (Lindon
+    and Malek) at its level, which decides `ok` and the pause."""
+    verdict = style("ok", "green") if srm.get("ok", True) else style("MISMATCH", "red")
+    sequential = ""
+    if srm.get("sequential_p_value") is not None:
+        sequential = (
+            f"  sequential p={number(srm['sequential_p_value'])}"
+            f" at level {number(srm.get('level'))}"
+        )
+    return f"SRM  chi-square p={number(srm.get('p_value'))}{sequential}  {verdict}"
+
+
+def bound(value: float | None, relative: bool) -> str:
+    """One end of an interval; null is an end not bounded yet."""
+    if value is None:
+        return "inf"
+    return percent(value, True) if relative else number(value)
+
+
+def open_interval(bounds: Sequence[float | None] | None, relative: bool = False) -> str:
+    """An interval whose ends may be unbounded (null), as the quantile figures' are."""
+    if not bounds:
+        return "-"
+    low = "-inf" if bounds[0] is None else bound(bounds[0], relative)
+    return f"[{low}, {bound(bounds[1], relative)}]"
+
+
+def quantile_lines(metric: Mapping[str, Any], style: Style) -> list[str]:
+    """A quantile metric's block: per variant its quantile (e.g. p95) with the fixed-horizon
+    and always-valid intervals, per treatment the relative change of the quantiles, its
+    always-valid interval and, for a guardrail, whether it is breached."""
+    section = metric["quantile"]
+    name = f"p{round(float(section['q']) * 100)}"
+    rows = [(f"  {name} of", "value", "events", "95% CI", "always-valid", "")]
+    for variant, arm in (section.get("variants") or {}).items():
+        rows.append((f"  {variant}", number(arm.get("estimate")), str(arm.get("events", "-")),
+                     open_interval(arm.get("ci")), open_interval(arm.get("sequential_ci")), ""))
+    lines = [table(rows, [12, 9, 7, 19, 19])]
+    guardrail = metric["role"] == "guardrail"
+    for judged in section.get("comparisons") or []:
+        change = percent(judged.get("relative_change"), True, decimals_below=100.0)
+        text = (f"  {name} {judged['variant']} vs {judged['baseline']}  {change}"
+                f"  always-valid {open_interval(judged.get('sequential_relative_ci'), True)}")
+        if guardrail:
+            verdict = guardrail_verdict(judged, metric)
+            coloured = style(verdict, VERDICT_COLOURS.get(verdict, "dim"))
+            text = f"{clip(text, WIDTH - len(verdict) - 2)}  {coloured}"
+        lines.append(text)
+    return lines
 
 
 def render_results(r: Mapping[str, Any], style: Style) -> str:
     """The results document as text within 80 columns: one block per metric, one row per arm."""
-    srm = r.get("srm") or {}
     users = "  ".join(f"{k} {v['users']}" for k, v in (r.get("variants") or {}).items())
-    srm_text = f"SRM p={number(srm.get('p_value'))} " + (
-        style("ok", "green") if srm.get("ok", True) else style("MISMATCH", "red")
-    )
     lines = [
         f"{style(str(r['experiment']), 'bold')}  {state_text(r, style)}",
-        clip(f"users  {users}", WIDTH - len(srm_text) - 3) + "   " + srm_text,
+        clip(f"users  {users}", WIDTH),
+        srm_line(r.get("srm") or {}, style),
     ]
     decision = r.get("decision") or {}
     if decision:
@@ -121,6 +194,8 @@ def render_results(r: Mapping[str, Any], style: Style) -> str:
                 )
             )
         lines.append(styled_table(rows, widths))
+        if metric.get("quantile"):
+            lines += quantile_lines(metric, style)
         if metric.get("power"):
             lines.append(textwrap.fill(power_line(metric["power"]), WIDTH,
                                        subsequent_indent="         "))

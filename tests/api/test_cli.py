@@ -221,11 +221,12 @@ def results_document(status: str = "running") -> dict[str, Any]:
     comparison = {
         "variant": "friendly", "baseline": "control", "diff": 0.021, "ci": [-0.01, 0.05],
         "relative_lift": 0.105, "relative_ci": [-0.07, 0.28], "p_value": 0.24,
-        "sequential_relative_ci": [-0.15, 0.41], "verdict": "inconclusive",
+        "sequential_relative_ci": [-0.15, 0.41], "verdict": "inconclusive", "breached": None,
     }
     return {
         "experiment": "summary-tone-with-a-rather-long-key", "status": status, "stage": 0,
-        "traffic": 0.02, "srm": {"p_value": 0.41, "ok": True},
+        "traffic": 0.02,
+        "srm": {"p_value": 0.41, "ok": True, "sequential_p_value": 1.0, "level": 0.01},
         "variants": {"control": {"users": 1000}, "friendly": {"users": 1012}},
         "metrics": [
             {"metric": "thumbs_up", "type": "binary", "role": "primary", "direction": "increase",
@@ -238,7 +239,8 @@ def results_document(status: str = "running") -> dict[str, Any]:
                           "friendly": {"users": 1012, "mean": 1200.25}},
              "comparisons": [comparison | {"relative_lift": 0.477, "relative_ci": [0.3, 0.6],
                                            "sequential_relative_ci": [0.21, 0.75],
-                                           "verdict": "worse"}]},
+                                           "verdict": "worse", "breached": True,
+                                           "harm_bound": 140.2}]},
         ],
         "decision": {"action": "rollback",
                      "reasons": ["guardrail latency_ms: the always-valid interval lies wholly"
@@ -267,20 +269,72 @@ def guardrail_row(document: dict[str, Any]) -> str:
 def test_a_guardrail_inside_its_tolerance_reads_within_tolerance() -> None:
     document = results_document()
     latency = document["metrics"][1]["comparisons"][0]
-    latency.update(sequential_relative_ci=[-0.014, 0.012], verdict="inconclusive")
+    latency.update(sequential_relative_ci=[-0.014, 0.012], verdict="inconclusive", breached=False)
 
     assert guardrail_row(document).endswith("within tolerance")
 
 
 def test_a_guardrail_straddling_its_tolerance_stays_inconclusive() -> None:
     document = results_document()
-    document["metrics"][1]["comparisons"][0].update(sequential_relative_ci=[-0.05, 0.2])
+    document["metrics"][1]["comparisons"][0].update(sequential_relative_ci=[-0.05, 0.2],
+                                                    breached=False)
 
     assert guardrail_row(document).endswith("inconclusive")
 
 
 def test_a_guardrail_beyond_its_tolerance_reads_breached() -> None:
     assert guardrail_row(results_document()).endswith("breached")
+
+
+def test_a_breach_without_a_relative_interval_reads_breached() -> None:
+    # A control without any error: no relative interval, but the controller's contrast test
+    # breaches, and the table says what the controller does.
+    document = results_document()
+    document["metrics"][1]["comparisons"][0].update(relative_ci=None, sequential_relative_ci=None)
+
+    assert guardrail_row(document).endswith("breached")
+
+
+def test_an_interval_beyond_the_tolerance_without_the_controllers_breach_is_inconclusive() -> None:
+    document = results_document()
+    document["metrics"][1]["comparisons"][0]["breached"] = False
+
+    assert guardrail_row(document).endswith("inconclusive")
+
+
+def test_the_srm_line_shows_the_chi_square_and_the_sequential_test() -> None:
+    document = results_document()
+    document["srm"].update(p_value=0.0004, sequential_p_value=0.2, ok=True)
+
+    plain = render_results(document, Style(False))
+
+    assert "SRM  chi-square p=0.0004  sequential p=0.2 at level 0.01  ok" in plain.splitlines()
+
+
+def test_a_quantile_guardrail_shows_its_quantile_with_intervals_and_breach() -> None:
+    document = results_document()
+    latency = document["metrics"][1]
+    latency["comparisons"][0].update(sequential_relative_ci=[0.01, 0.09], breached=True)
+    latency["quantile"] = {
+        "q": 0.95,
+        "variants": {
+            "control": {"events": 4000, "estimate": 812.5, "ci": [790.0, 830.0],
+                        "sequential_ci": [750.0, 901.0], "p50": 400.0, "p95": 812.5},
+            "friendly": {"events": 4100, "estimate": 1040.0, "ci": [1000.0, 1100.0],
+                         "sequential_ci": [950.0, None], "p50": 380.0, "p95": 1040.0},
+        },
+        "comparisons": [{"variant": "friendly", "baseline": "control", "relative_change": 0.28,
+                         "sequential_relative_ci": [0.15, None], "breached": True}],
+    }
+
+    plain = render_results(document, Style(False))
+
+    lines = plain.split("\nlatency_ms  (")[1].splitlines()
+    assert "  p95 of     value     events  95% CI              always-valid" in lines
+    assert next(line for line in lines if line.startswith("  friendly   1040")).split() == [
+        "friendly", "1040", "4100", "[1000,", "1100]", "[950,", "inf]"]
+    assert "  p95 friendly vs control  +28.0%  always-valid [+15%, inf]  breached" in lines
+    assert max(len(line) for line in plain.splitlines()) <= 80
 
 
 def test_the_services_own_verdict_detail_is_shown_when_it_sends_one() -> None:
@@ -294,12 +348,14 @@ def test_power_figures_stand_under_the_primary_metric() -> None:
     document = results_document()
     document["metrics"][0]["power"] = {
         "alpha": 0.05, "power": 0.8, "effect": 0.05, "users_per_variant": 1000, "mde": 0.05,
-        "relative_mde": 0.25, "users_per_variant_needed": 25_000, "reason": None,
+        "relative_mde": 0.25, "users_per_variant_needed": 25_000,
+        "fixed_users_per_variant_needed": 12_500, "reason": None,
     }
 
     plain = render_results(document, Style(False))
 
     assert "power  detects 25% now with 1000 users a variant; +5.0% needs 25000" in plain
+    assert "25000 users a variant (always-valid), 12500 fixed-horizon" in " ".join(plain.split())
     assert max(len(line) for line in plain.splitlines()) <= 80
 
 
