@@ -9,29 +9,50 @@ from typing import Any
 
 
 def unified_diff(a: Mapping[str, Any], b: Mapping[str, Any]) -> str:
-    """A unified diff from version `a` to version `b` (dicts with name, version, template, model,
-    params), empty when their content is the same.
+    """A unified diff from version `a` to version `b` (dicts with name, version, template or
+    messages, model, params), empty when their content is the same.
 
-    Two sections, each a standard unified diff with headers `name@version/...`: the template, so its
-    hunk line numbers are the template's own, then the model and params as sorted, indented JSON.
+    Sections, each a standard unified diff with headers `name@version/...`, so each hunk's line
+    numbers are its own text's: the template (when either is one template); each message's
+    content, `messages/0`, `messages/1`, ... (when either is a chat prompt; a message one of them
+    lacks diffs against nothing); then the model, params and, for chat prompts, the messages'
+    roles, as sorted, indented JSON.
     """
 
     def label(version: Mapping[str, Any], section: str) -> str:
         return f"{version['name']}@{version['version']}/{section}"
 
+    def contents(version: Mapping[str, Any]) -> list[str]:
+        return [message["content"] for message in version.get("messages") or []]
+
     def settings(version: Mapping[str, Any]) -> str:
-        document = {"model": version.get("model"), "params": version.get("params") or {}}
+        document: dict[str, Any] = {
+            "model": version.get("model"),
+            "params": version.get("params") or {},
+        }
+        if chat:
+            document["roles"] = [message["role"] for message in version.get("messages") or []]
         return json.dumps(document, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
 
-    sections = [
-        ("template", a["template"], b["template"]),
-        ("settings", settings(a), settings(b)),
-    ]
+    chat = a.get("messages") is not None or b.get("messages") is not None
+    sections = []
+    if a.get("template") is not None or b.get("template") is not None:
+        sections.append(("template", a.get("template") or "", b.get("template") or ""))
+    before, after = contents(a), contents(b)
+    for index in range(max(len(before), len(after))):
+        sections.append(
+            (
+                f"messages/{index}",
+                before[index] if index < len(before) else "",
+                after[index] if index < len(after) else "",
+            )
+        )
+    sections.append(("settings", settings(a), settings(b)))
     return "".join(
         line
-        for section, before, after in sections
+        for section, old, new in sections
         for line in difflib.unified_diff(
-            _diff_lines(before), _diff_lines(after), label(a, section), label(b, section)
+            _diff_lines(old), _diff_lines(new), label(a, section), label(b, section)
         )
     )
 

@@ -7,24 +7,36 @@ from collections.abc import Sequence
 from experiments.prompts.errors import PromptTestFailed, TestFailure
 from experiments.prompts.sandbox import check_template
 from experiments.prompts.version import PromptTest, PromptVersionCreate
+from rollout_sdk.kernel import chat_render
+from rollout_sdk.kernel.chat import ChatMessage
 from rollout_sdk.kernel.render import MAX_OUTPUT_CHARS, render
 from rollout_sdk.kernel.render_errors import RenderError
 
 
 def run_prompt_tests(
-    template: str, tests: Sequence[PromptTest], max_chars: int = MAX_OUTPUT_CHARS
+    content: str | Sequence[ChatMessage],
+    tests: Sequence[PromptTest],
+    max_chars: int = MAX_OUTPUT_CHARS,
 ) -> list[TestFailure]:
     """Render each test case and check its expectations; one TestFailure per failing case.
 
-    A template that does not compile raises RenderRefused with code `template_invalid` (no case
-    could pass); a case whose render fails (a missing variable, an unsafe template, a limit) fails
-    with that reason.
+    `content` is a template or a chat prompt's messages; the text a chat prompt's expectations
+    are checked against is its rendered messages' contents, one after the other, joined by a
+    newline. A template that does not compile raises RenderRefused with code `template_invalid`
+    (no case could pass); a case whose render fails (a missing variable, an unsafe template, a
+    limit) fails with that reason.
     """
-    check_template(template)
+    templates = [content] if isinstance(content, str) else [m["content"] for m in content]
+    for template in templates:
+        check_template(template)
     failures = []
     for index, test in enumerate(tests):
         try:
-            text = render(template, test.variables, max_chars=max_chars)
+            if isinstance(content, str):
+                text = render(content, test.variables, max_chars=max_chars)
+            else:
+                rendered = chat_render.render_messages(content, test.variables, max_chars=max_chars)
+                text = "\n".join(message["content"] for message in rendered)
         except RenderError as exc:
             failures.append(TestFailure(index, (exc.message,)))
             continue
@@ -42,6 +54,9 @@ def run_prompt_tests(
 
 def check_version(version: PromptVersionCreate, max_chars: int = MAX_OUTPUT_CHARS) -> None:
     """Everything a new version must pass beyond its fields: it compiles and its tests pass."""
-    failures = run_prompt_tests(version.template, version.tests, max_chars)
+    content = version.chat_messages()
+    failures = run_prompt_tests(
+        version.template or "" if content is None else content, version.tests, max_chars
+    )
     if failures:
         raise PromptTestFailed(failures)

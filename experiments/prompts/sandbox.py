@@ -7,12 +7,14 @@ invalid input, so it calls the renderer through here.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from experiments.prompts.errors import RenderRefused
+from rollout_sdk.kernel import chat_render
 from rollout_sdk.kernel import render as kernel
+from rollout_sdk.kernel.chat import ChatMessage
 from rollout_sdk.kernel.render import MAX_OUTPUT_CHARS
 from rollout_sdk.kernel.render_errors import RenderError
 
@@ -44,3 +46,21 @@ def declared_variables(template: str) -> list[str]:
     """The variables `template` reads from the caller (kernel.render.declared_variables)."""
     with refusals():
         return kernel.declared_variables(template)
+
+
+def render_messages(
+    messages: Sequence[ChatMessage],
+    variables: Mapping[str, Any],
+    *,
+    max_chars: int = MAX_OUTPUT_CHARS,
+) -> list[ChatMessage]:
+    """A chat prompt's messages rendered under one budget (kernel.chat_render); RenderRefused
+    otherwise."""
+    with refusals():
+        return chat_render.render_messages(messages, variables, max_chars=max_chars)
+
+
+def messages_variables(messages: Sequence[ChatMessage]) -> list[str]:
+    """The variables a chat prompt's messages read, the union of each one's."""
+    with refusals():
+        return chat_render.messages_variables(messages)

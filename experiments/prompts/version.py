@@ -1,7 +1,7 @@
 """A prompt version as the service accepts it: the edge's models, names, references, content hash.
 
-A prompt is a Jinja2 template plus the model and parameters it is meant for. Versions are
-immutable and identified by `content_sha256`.
+A prompt is a Jinja2 template, or a list of chat messages each a template (kernel.chat), plus the
+model and parameters it is meant for. Versions are immutable and identified by `content_sha256`.
 """
 
 from __future__ import annotations
@@ -9,17 +9,19 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Final
 
-from pydantic import AfterValidator, Field, field_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from experiments.model import KEY_RE, Strict
 from experiments.prompts.errors import InvalidPromptName, InvalidPromptRef
+from rollout_sdk.kernel.chat import ChatMessage, Role
 
 MAX_TEMPLATE_BYTES: Final = 64 * 1024
 MAX_PARAMS_BYTES: Final = 16 * 1024
 MAX_TESTS: Final = 50
+MAX_MESSAGES: Final = 100
 
 _VERSION_RE = re.compile(r"[1-9][0-9]*")
 _PARAM_RANGES: Final[Mapping[str, tuple[float, float]]] = {
@@ -71,23 +73,66 @@ class PromptTest(Strict):
     expect: PromptExpectation = Field(default_factory=PromptExpectation)
 
 
-class PromptVersionCreate(Strict):
-    """The body of POST /api/v1/prompts/{prompt}/versions."""
+def _template_size(template: str) -> str:
+    if len(template.encode("utf-8")) > MAX_TEMPLATE_BYTES:
+        raise ValueError(f"template must be at most {MAX_TEMPLATE_BYTES} bytes of UTF-8")
+    return template
 
-    # max_length (characters) is implied by the byte bound below; it is kept because it is cheap,
-    # runs first, and documents the bound in the OpenAPI document.
-    template: _Text = Field(min_length=1, max_length=MAX_TEMPLATE_BYTES)
+
+# max_length (characters) is implied by the byte bound; it is kept because it is cheap, runs first,
+# and documents the bound in the OpenAPI document.
+_Template = Annotated[
+    _Text, Field(min_length=1, max_length=MAX_TEMPLATE_BYTES), AfterValidator(_template_size)
+]
+
+
+class PromptMessage(Strict):
+    """One message of a chat prompt: its role and its content, a template."""
+
+    role: Role
+    content: _Template
+
+
+class PromptVersionCreate(Strict):
+    """The body of POST /api/v1/prompts/{prompt}/versions: exactly one of `template` and
+    `messages` (a chat prompt)."""
+
+    template: _Template | None = None
+    messages: list[PromptMessage] | None = Field(
+        default=None, min_length=1, max_length=MAX_MESSAGES
+    )
     model: _Text | None = Field(default=None, min_length=1, max_length=200)
     params: dict[str, Any] = Field(default_factory=dict)
     message: _Text | None = Field(default=None, max_length=2000)
     tests: list[PromptTest] = Field(default_factory=list, max_length=MAX_TESTS)
 
-    @field_validator("template")
-    @classmethod
-    def _template_size(cls, template: str) -> str:
-        if len(template.encode("utf-8")) > MAX_TEMPLATE_BYTES:
-            raise ValueError(f"template must be at most {MAX_TEMPLATE_BYTES} bytes of UTF-8")
-        return template
+    @model_validator(mode="after")
+    def _one_kind(self) -> PromptVersionCreate:
+        if (self.template is None) == (self.messages is None):
+            raise ValueError("give exactly one of template and messages")
+        if self.messages is not None:
+            size = sum(len(m.content.encode("utf-8")) for m in self.messages)
+            if size > MAX_TEMPLATE_BYTES:
+                raise ValueError(
+                    f"messages must be at most {MAX_TEMPLATE_BYTES} bytes of UTF-8 in all"
+                )
+        return self
+
+    def chat_messages(self) -> list[ChatMessage] | None:
+        """The messages as the kernel renders them, None for a one-template version."""
+        if self.messages is None:
+            return None
+        return [{"role": m.role, "content": m.content} for m in self.messages]
+
+    def templates(self) -> list[str]:
+        """Every template of the version: its template, or each message's content."""
+        if self.messages is None:
+            return [self.template or ""]
+        return [m.content for m in self.messages]
+
+    def sha256(self) -> str:
+        """The version's content hash (`content_sha256`)."""
+        return content_sha256(self.template, self.model, self.params, self.chat_messages())
 
     @field_validator("params")
     @classmethod
@@ -143,15 +188,28 @@ def parse_prompt_ref(ref: str) -> tuple[str, str]:
     return name, selector
 
 
-def content_sha256(template: str, model: str | None, params: Mapping[str, Any]) -> str:
+def content_sha256(
+    template: str | None,
+    model: str | None,
+    params: Mapping[str, Any],
+    messages: Sequence[ChatMessage] | None = None,
+) -> str:
     """The hex sha256 identifying a version's content: same content, same hash.
 
     The hashed bytes are the UTF-8 encoding of the canonical JSON of
-    `{"model": model, "params": params, "template": template}`: keys sorted at every level, no
-    whitespace (separators `,` and `:`), non-ASCII characters written as themselves
-    (`ensure_ascii=False`), and no NaN or infinity. So the key order of `params` never changes the
-    hash; strings are hashed exactly as given (no Unicode normalisation, no trimming), and `1` and
-    `1.0` are different numbers. The commit message and the test cases are not content.
+    `{"model": model, "params": params, "template": template}` for a one-template version and of
+    `{"messages": [{"content": ..., "role": ...}, ...], "model": model, "params": params}` for a
+    chat prompt (the messages in their order): keys sorted at every level, no whitespace
+    (separators `,` and `:`), non-ASCII characters written as themselves (`ensure_ascii=False`),
+    and no NaN or infinity. So the key order of `params` never changes the hash; strings are hashed
+    exactly as given (no Unicode normalisation, no trimming), and `1` and `1.0` are different
+    numbers. The commit message and the test cases are not content.
     """
-    document = {"model": model, "params": dict(params), "template": template}
+    document: dict[str, Any] = {"model": model, "params": dict(params)}
+    if messages is None:
+        document["template"] = template
+    else:
+        document["messages"] = [
+            {"role": message["role"], "content": message["content"]} for message in messages
+        ]
     return hashlib.sha256(_canonical_json(document)).hexdigest()

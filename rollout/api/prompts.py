@@ -14,8 +14,13 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field
 from experiments.model import KEY_PATTERN, Role
 from experiments.prompt_labels import LabelProposal
 from experiments.prompts.diff import unified_diff
-from experiments.prompts.sandbox import render
-from experiments.prompts.version import PromptTest, PromptVersionCreate, RenderRequest
+from experiments.prompts.sandbox import render, render_messages
+from experiments.prompts.version import (
+    PromptMessage,
+    PromptTest,
+    PromptVersionCreate,
+    RenderRequest,
+)
 from experiments.timestamps import as_rfc3339, described, with_rfc3339
 from rollout.api.paging import HistoryQuery, Page, PageQuery, page_of
 from rollout.api.routing import principal_name, route, runtime
@@ -60,7 +65,10 @@ class PromptVersionSummary(PromptVersionBrief):
 
 
 class PromptVersionOut(PromptVersionSummary):
-    template: str
+    template: str | None = Field(description="the template; null for a chat prompt")
+    messages: list[PromptMessage] | None = Field(
+        default=None, description="a chat prompt's messages, each a role and a template"
+    )
     tests: list[PromptTest] = Field(default_factory=list)
 
 
@@ -71,7 +79,10 @@ class ResolvedVersion(BaseModel):
     label: str
     version: int
     sha256: str
-    template: str
+    template: str | None = Field(description="the template; null for a chat prompt")
+    messages: list[PromptMessage] | None = Field(
+        default=None, description="a chat prompt's messages, each a role and a template"
+    )
     model: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
     variables: list[str] = Field(default_factory=list)
@@ -138,7 +149,10 @@ class PromptHistory(BaseModel):
 
 
 class RenderedText(BaseModel):
-    text: str
+    text: str | None = Field(default=None, description="a one-template version's text")
+    messages: list[PromptMessage] | None = Field(
+        default=None, description="a chat prompt's messages, rendered (and no `text`)"
+    )
 
 
 class PromptDiff(BaseModel):
@@ -146,7 +160,9 @@ class PromptDiff(BaseModel):
     from_version: int
     to_version: int
     identical: bool
-    diff: str = Field(description="unified diff of the template, then of the model and params")
+    diff: str = Field(
+        description="unified diff of the template or of each message, then of the model and params"
+    )
 
 
 class LabelMove(BaseModel):
@@ -196,6 +212,7 @@ def _summary(document: dict[str, Any], pins: dict[int, list[str]]) -> dict[str, 
 def _full(document: dict[str, Any], pins: dict[int, list[str]]) -> dict[str, Any]:
     return _summary(document, pins) | {
         "template": document["template"],
+        "messages": document.get("messages"),
         "tests": document.get("tests") or [],
     }
 
@@ -295,7 +312,8 @@ def get_version(prompt: str, n: int) -> Any:
     blueprint,
     "/prompts/<prompt>/versions/<int:n>/render",
     "POST",
-    summary="Render a version in the sandbox (a missing variable is 422 naming it)",
+    summary="Render a version in the sandbox: `text`, or a chat prompt's `messages` (a missing"
+    " variable is 422 naming it)",
     roles=READERS,
     body=RenderRequest,
     response=RenderedText,
@@ -303,6 +321,9 @@ def get_version(prompt: str, n: int) -> Any:
 )
 def render_version(prompt: str, n: int, body: RenderRequest) -> Any:
     document = runtime().store.prompts.get_version(prompt, n)
+    messages = document.get("messages")
+    if messages is not None:
+        return {"messages": render_messages(messages, body.variables)}
     return {"text": render(document["template"], body.variables)}
 
 

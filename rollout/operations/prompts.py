@@ -13,8 +13,8 @@ from experiments import prompt_labels
 from experiments.errors import Invalid, NotFound
 from experiments.prompt_labels import LabelProposal, Move
 from experiments.prompts.prompt_tests import check_version
-from experiments.prompts.sandbox import declared_variables
-from experiments.prompts.version import PromptVersionCreate, check_prompt_name, content_sha256
+from experiments.prompts.sandbox import declared_variables, messages_variables
+from experiments.prompts.version import PromptVersionCreate, check_prompt_name
 from experiments.store import Store
 from rollout_sdk.kernel.portability import is_portable
 
@@ -41,16 +41,22 @@ def create_version(
     """
     check_prompt_name(name)
     check_version(body)
-    sha256 = content_sha256(body.template, body.model, body.params)
+    sha256 = body.sha256()
+    messages = body.chat_messages()
     document = {
         "name": name,
         "sha256": sha256,
         "template": body.template,
+        "messages": messages,
         "model": body.model,
         "params": body.params,
         "message": body.message,
-        "variables": declared_variables(body.template),
-        "portable": is_portable(body.template),
+        "variables": (
+            declared_variables(body.template or "")
+            if messages is None
+            else messages_variables(messages)
+        ),
+        "portable": all(map(is_portable, body.templates())),
         "tests": [test.model_dump(mode="json") for test in body.tests],
         "author": actor,
         "created_at": now,

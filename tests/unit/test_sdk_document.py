@@ -13,8 +13,8 @@ from rollout_sdk.kernel.assignment import spec_of
 from rollout_sdk.kernel.document import DocumentInvalid, read_document, read_experiment
 
 SUMMARIZE_4 = {
-    "name": "summarize", "version": 4, "template": "Hi {{ name }}", "model": "m", "params": {},
-    "portable": True,
+    "name": "summarize", "version": 4, "template": "Hi {{ name }}", "messages": None, "model": "m",
+    "params": {}, "portable": True,
 }
 
 

@@ -7,7 +7,7 @@ posts exposures and events, and fetches labelled prompt versions; it never touch
 service's own code. `rollout_sdk.kernel` is the pure part every replica and SDK shares.
 """
 
-from rollout_sdk.answers import ClientStats, Prompt, VariantAssignment
+from rollout_sdk.answers import ChatPromptError, ClientStats, Prompt, VariantAssignment
 from rollout_sdk.client import RolloutClient
 
-__all__ = ["ClientStats", "Prompt", "RolloutClient", "VariantAssignment"]
+__all__ = ["ChatPromptError", "ClientStats", "Prompt", "RolloutClient", "VariantAssignment"]

@@ -45,7 +45,8 @@ from requests.adapters import HTTPAdapter
 
 from rollout_sdk.answers import ClientStats, Prompt, VariantAssignment
 from rollout_sdk.kernel.assignment import assign as assign_compiled
-from rollout_sdk.local_config import LocalConfig, compile_document
+from rollout_sdk.kernel.document import read_messages
+from rollout_sdk.local_config import LocalConfig, compile_document, messages_of
 from rollout_sdk.refresher import ConfigRefresher
 from rollout_sdk.retry import new_session
 from rollout_sdk.sender import Sender
@@ -284,6 +285,7 @@ class RolloutClient:
                 template=document.get("template"),
                 model=document.get("model"),
                 params=MappingProxyType(dict(params or {})),
+                messages=messages_of(read_messages(document.get("messages"), f"prompt {name}")),
             )
         except (requests.RequestException, ValueError, TypeError, KeyError, AttributeError) as exc:
             self._failed_prompts[(name, label)] = config_version

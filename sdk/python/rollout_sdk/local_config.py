@@ -21,6 +21,7 @@ from rollout_sdk.kernel.assignment import (
     compile_experiment,
     spec_of,
 )
+from rollout_sdk.kernel.chat import ChatMessage
 from rollout_sdk.kernel.document import (
     PromptContent,
     SdkExperiment,
@@ -76,7 +77,13 @@ def prompt_of(content: PromptContent | None) -> Prompt | None:
         template=content["template"],
         model=content["model"],
         params=MappingProxyType(dict(content["params"])),
+        messages=messages_of(content.get("messages")),
     )
+
+
+def messages_of(messages: list[ChatMessage] | None) -> tuple[ChatMessage, ...] | None:
+    """A chat prompt's messages, kept as a tuple: a Prompt is shared between answers."""
+    return None if messages is None else tuple(messages)
 
 
 def local_experiment(entry: SdkExperiment) -> LocalExperiment:

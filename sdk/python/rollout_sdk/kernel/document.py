@@ -11,6 +11,9 @@ a reader that checks a document received over the network before anything is com
      "prompts": {"<name>": {"labels": {"<label>": version},
                             "versions": {"<version>": PromptContent}}}}
 
+    PromptContent: {"name", "version", "template" | null,
+                    "messages": [{"role", "content"}] | null, "model", "params", "portable"}
+
 The reader checks types and the few rules assignment depends on (a known status, a control and
 a winner that are variants, weights and traffic in [0, 1], a layer range inside [0, 1));
 targeting is checked when it is compiled (`kernel.targeting`). The business rules the service
@@ -23,6 +26,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from typing import Any, Final, TypedDict, TypeGuard
+
+from rollout_sdk.kernel.chat import ROLES, ChatMessage
 
 DRAFT: Final = "draft"
 RUNNING: Final = "running"
@@ -38,6 +43,7 @@ everybody, as an experiment the document does not hold does, so it is left out."
 class PromptContent(TypedDict):
     """One immutable prompt version, as assignment hands it out.
 
+    `template` or `messages` (a chat prompt: kernel.chat), never both.
     `portable`: whether both SDKs render the template alike (kernel.portability, decided by the
     service when the version was created); None in a document from a service before the field.
     The TypeScript SDK refuses to render a version marked False.
@@ -46,6 +52,7 @@ class PromptContent(TypedDict):
     name: str
     version: int
     template: str | None
+    messages: list[ChatMessage] | None
     model: str | None
     params: dict[str, Any]
     portable: bool | None
@@ -198,10 +205,30 @@ def read_prompt_content(raw: object, where: str) -> PromptContent:
         "name": _text(content.get("name"), f"{where}: 'name'"),
         "version": _count(version, f"{where}: 'version'"),
         "template": _optional_text(content.get("template"), f"{where}: 'template'"),
+        "messages": read_messages(content.get("messages"), f"{where}: 'messages'"),
         "model": _optional_text(content.get("model"), f"{where}: 'model'"),
         "params": params,
         "portable": portable,
     }
+
+
+def read_messages(value: object, where: str) -> list[ChatMessage] | None:
+    """A chat prompt's messages (null for a one-template prompt), checked."""
+    if value is None:
+        return None
+    if not isinstance(value, list) or not value:
+        raise DocumentInvalid(f"{where} must be a non-empty list or null")
+    messages: list[ChatMessage] = []
+    for index, raw in enumerate(value):
+        message = _mapping(raw, f"{where}[{index}]")
+        role = message.get("role")
+        content = message.get("content")
+        if role not in ROLES:
+            raise DocumentInvalid(f"{where}[{index}]: 'role' must be one of {list(ROLES)}")
+        if not isinstance(content, str):
+            raise DocumentInvalid(f"{where}[{index}]: 'content' must be a string")
+        messages.append({"role": role, "content": content})
+    return messages
 
 
 def _mapping(value: object, where: str) -> Mapping[str, Any]:

@@ -36,7 +36,7 @@ import functools
 import hashlib
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import partial
 from typing import Any, Final, cast
@@ -416,17 +416,44 @@ def render(
     Raises TemplateInvalid, MissingVariable, TemplateUnsafe, OutputTooLarge, RenderLimitExceeded or
     RenderFailed (all RenderError); nothing else escapes, whatever the template does.
     """
-    compiled = compile_template(template)
-    parts: list[str] = []
+    (text,) = render_all(
+        [template],
+        variables,
+        max_chars=max_chars,
+        max_steps=max_steps,
+        time_budget_s=time_budget_s,
+    )
+    return text
+
+
+def render_all(
+    templates: Sequence[str],
+    variables: Mapping[str, Any],
+    *,
+    max_chars: int = MAX_OUTPUT_CHARS,
+    max_steps: int = MAX_RENDER_STEPS,
+    time_budget_s: float = RENDER_TIME_BUDGET_S,
+) -> list[str]:
+    """Render each of `templates` with the same `variables`, under one budget for them all.
+
+    The steps, time, built values and `max_chars` of output are counted across the templates, as
+    for one render: a chat prompt of many messages may not run longer, or write more, than a
+    prompt of one template. Raises what `render` raises.
+    """
+    compiled = [compile_template(template) for template in templates]
+    texts: list[str] = []
     size = 0
     try:
         with render_budget.running(render_budget.Budget(max_steps, time_budget_s)) as budget:
-            for chunk in compiled.generate(variables):
-                size += len(chunk)
-                if size > max_chars:
-                    raise OutputTooLarge(max_chars)
-                budget.check_time()
-                parts.append(chunk)
+            for template in compiled:
+                parts: list[str] = []
+                for chunk in template.generate(variables):
+                    size += len(chunk)
+                    if size > max_chars:
+                        raise OutputTooLarge(max_chars)
+                    budget.check_time()
+                    parts.append(chunk)
+                texts.append("".join(parts))
     except render_budget.BudgetExceeded as stop:
         raise RenderLimitExceeded(stop.message) from None
     except DeadlinePassed:
@@ -444,7 +471,7 @@ def render(
         raise TemplateUnsafe(str(exc), _template_line(exc)) from None
     except Exception as exc:  # the template is the caller's code: whatever it raises is their error
         raise RenderFailed(f"{type(exc).__name__}: {exc}", _template_line(exc)) from None
-    return "".join(parts)
+    return texts
 
 
 def _template_line(exc: BaseException) -> int | None:
