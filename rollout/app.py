@@ -8,6 +8,7 @@ from experiments.store import Store
 from rollout.api import BLUEPRINTS
 from rollout.console import register_console
 from rollout.errors import register_error_handlers
+from rollout.json_provider import OrjsonProvider
 from rollout.observability import instrument
 from rollout.runtime import EXTENSION, Runtime
 from rollout.settings import Settings
@@ -20,7 +21,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     store = store or Store.from_url(settings.redis_url or DEFAULT_REDIS_URL)
     app = Flask("rollout", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json = OrjsonProvider(app)
     app.extensions[EXTENSION] = Runtime.build(settings, store)
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)

@@ -14,7 +14,7 @@ from experiments.store.exposures import ExposureWrite
 from rollout.api.batches import BatchAnswer, validate_items
 from rollout.api.routing import route, runtime
 from rollout.errors import unreadable
-from rollout.observability import ASSIGNMENTS
+from rollout.observability import count_assignment
 from rollout_sdk.kernel.assignment import assign
 
 blueprint = Blueprint("assign", __name__, url_prefix="/api/v1")
@@ -23,6 +23,9 @@ MAX_ATTRIBUTES = 100
 
 
 class AssignRequest(BaseModel):
+    """Parsed in one pass (`one_pass_body`): it has no number field, and a number in
+    `attributes` is refused unless finite (experiments/json_bounds.py)."""
+
     model_config = ConfigDict(extra="forbid")
     user_id: UnitId
     attributes: FreeJson = Field(default_factory=dict, max_length=MAX_ATTRIBUTES)
@@ -89,6 +92,7 @@ class SdkConfig(BaseModel):
     body=AssignRequest,
     response=AssignResponse,
     errors=[404],
+    one_pass_body=True,
 )
 def assign_user(body: AssignRequest) -> Any:
     rt = runtime()
@@ -120,7 +124,7 @@ def assign_user(body: AssignRequest) -> Any:
         experiment = snapshot.experiments[key]
         variant_key = variants[key]
         _, variant = snapshot.variant(key, variant_key)
-        ASSIGNMENTS.labels(key, variant_key, str(answer.in_experiment).lower()).inc()
+        count_assignment(key, variant_key, answer.in_experiment)
         assignments[key] = {
             "variant": variant_key,
             "in_experiment": answer.in_experiment,
