@@ -23,7 +23,11 @@ def prompt_document(
     """A prompt in the `versions` form, from the service's version documents (pure)."""
     written = []
     for version in versions:
-        entry: dict[str, Any] = {"template": version["template"]}
+        entry: dict[str, Any] = (
+            {"template": version["template"]}
+            if version.get("messages") is None
+            else {"messages": version["messages"]}
+        )
         if version.get("model") is not None:
             entry["model"] = version["model"]
         if version.get("params"):

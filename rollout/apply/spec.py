@@ -23,9 +23,9 @@ from experiments.prompt_labels import check_label_name
 from experiments.prompts.errors import PromptError
 from experiments.prompts.prompt_tests import check_version
 from experiments.prompts.version import (
+    PromptMessage,
     PromptTest,
     PromptVersionCreate,
-    content_sha256,
     parse_prompt_ref,
 )
 
@@ -50,10 +50,12 @@ class _FileModel(BaseModel):
 
 
 class VersionSpec(_FileModel):
-    """One version as written: the template inline or in a file beside the YAML file."""
+    """One version as written: the template inline or in a file beside the YAML file, or a chat
+    prompt's messages."""
 
     template: str | None = None
     template_file: str | None = Field(default=None, description="relative to the YAML file")
+    messages: list[PromptMessage] | None = None
     model: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
     message: str | None = None
@@ -61,8 +63,9 @@ class VersionSpec(_FileModel):
 
     @model_validator(mode="after")
     def _one_template(self) -> VersionSpec:
-        if (self.template is None) == (self.template_file is None):
-            raise ValueError("give exactly one of template and template_file")
+        given = [self.template, self.template_file, self.messages]
+        if sum(value is not None for value in given) != 1:
+            raise ValueError("give exactly one of template, template_file and messages")
         return self
 
 
@@ -78,6 +81,7 @@ class PromptFile(_FileModel):
     versions: list[VersionSpec] | None = None
     template: str | None = None
     template_file: str | None = None
+    messages: list[PromptMessage] | None = None
     model: str | None = None
     params: dict[str, Any] | None = None
     message: str | None = None
@@ -88,13 +92,15 @@ class PromptFile(_FileModel):
     def _one_form(self) -> PromptFile:
         head = [
             f
-            for f in ("template", "template_file", "model", "params", "message", "tests")
+            for f in (
+                "template", "template_file", "messages", "model", "params", "message", "tests"
+            )
             if getattr(self, f) is not None
         ]
         if self.versions is not None and head:
             raise ValueError(f"give either versions or {', '.join(head)}, not both")
-        if self.versions is None and self.template is None and self.template_file is None:
-            raise ValueError("give versions, or template / template_file")
+        if self.versions is None and not {"template", "template_file", "messages"} & set(head):
+            raise ValueError("give versions, or template / template_file / messages")
         if self.versions is not None and not self.versions:
             raise ValueError("versions must not be empty")
         return self
@@ -115,7 +121,7 @@ class PromptSpec:
     labels: dict[str, int | str]
 
     def sha256s(self) -> list[str]:
-        return [content_sha256(v.template, v.model, v.params) for v in self.versions]
+        return [v.sha256() for v in self.versions]
 
 
 @dataclass(frozen=True)
@@ -211,7 +217,7 @@ def _load_prompt(
             versions.append(created)
     if len(versions) != len(written):
         return None
-    shas = [content_sha256(v.template, v.model, v.params) for v in versions]
+    shas = [v.sha256() for v in versions]
     for index in range(1, len(shas)):
         if shas[index] == shas[index - 1]:
             problems.append(
