@@ -55,8 +55,9 @@ def guardrail_verdict(comparison: Mapping[str, Any], metric: Mapping[str, Any]) 
     """A guardrail's verdict in words: the service's own `verdict_detail` when it sends one;
     `breached` when the document's `breached` says so (the controller's own one-sided test,
     which holds where no relative interval exists: a control without events, constant arms);
-    else `within tolerance` when the always-valid relative interval lies wholly short of
-    `max_regression` on the harmful side, `inconclusive` while it may still reach it."""
+    else `within tolerance` when the always-valid relative interval (of the quantile, for a
+    quantile guardrail) lies wholly short of `max_regression` on the harmful side,
+    `inconclusive` while it may still reach it or does not exist yet."""
     detail = comparison.get("verdict_detail")
     if isinstance(detail, str) and detail:
         return detail
@@ -64,7 +65,7 @@ def guardrail_verdict(comparison: Mapping[str, Any], metric: Mapping[str, Any]) 
         return BREACHED
     bounds = judged_interval(comparison, metric)
     if not bounds:
-        return str(comparison.get("verdict") or "-")
+        return "inconclusive"
     tolerated = float(metric.get("max_regression") or 0.0)
     # The harmful end: up for a metric that should decrease, down otherwise; null is unbounded.
     if metric.get("direction") == "decrease":

@@ -1,7 +1,7 @@
-"""The console's experiment page shows the results' new figures as the API gives them: the SRM
-line with the chi-square p and the sequential test, a quantile metric's p95 with its intervals,
-the users needed always-valid beside fixed-horizon, and a guardrail breached by the controller's
-own test where no relative interval exists (a control without any error)."""
+"""The console's experiment page and `rollout results` show the results' new figures as the API
+gives them: the SRM line with the chi-square p and the sequential test, a quantile metric's p95
+with its intervals, the users needed always-valid beside fixed-horizon, and a guardrail breached
+by the controller's own test where no relative interval exists (a control without any error)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from rollout.cli.output import Style
+from rollout.cli.results import render_results
 from tests.api.conftest import Api, experiment_body, ok
 from tests.api.test_archive import signed_in_console
 
@@ -94,3 +96,28 @@ def test_the_experiment_page_shows_the_new_figures(
     assert None not in needed and needed[0] > needed[1]
     assert (f"{needed[0]} users needed (always-valid), {needed[1]} fixed-horizon"
             in page_text(section(markup, "thumbs_up")))
+
+
+def test_rollout_results_shows_the_new_figures_within_80_columns(measured: dict[str, Any]) -> None:
+    srm = measured["srm"]
+    latency = next(m for m in measured["metrics"] if m["metric"] == "latency_ms")
+    power = next(m for m in measured["metrics"] if m["metric"] == "thumbs_up")["power"]
+
+    plain = render_results(measured, Style(False))
+
+    lines = plain.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert any(line.startswith(f"SRM  chi-square p={srm['p_value']:.4g}  sequential p=")
+               for line in lines)
+    errors_block = plain.split("\nllm_error  (")[1].splitlines()
+    assert next(line for line in errors_block if line.startswith("  friendly")).endswith("breached")
+    latency_block = plain.split("\nlatency_ms  (")[1].split("\n\n")[0].splitlines()
+    for variant, arm in latency["quantile"]["variants"].items():
+        row = next(line for line in latency_block if line.startswith(f"  {variant} ")
+                   and str(arm["events"]) in line.split())
+        assert row.split()[1:3] == [f"{arm['estimate']:.4g}", str(arm["events"])]
+    judged = next(line for line in latency_block if line.startswith("  p95 friendly vs control"))
+    assert judged.endswith("breached" if latency["quantile"]["comparisons"][0]["breached"]
+                           else "inconclusive")
+    assert (f"needs {power['users_per_variant_needed']} users a variant (always-valid), "
+            f"{power['fixed_users_per_variant_needed']} fixed-horizon") in " ".join(plain.split())
