@@ -1,15 +1,19 @@
-"""What the demo prints: each controller action as it happens, a status line a second, and the
-outcome of each experiment at the end, its primary metric's included."""
+"""What the demo prints: each controller action as it happens, a status line a second, and at
+the end the outcome of each experiment, what the OpenAI integration measured per variant, and
+its primary metric."""
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from rollout.demo.llm_server import LocalOpenAI
 from rollout.demo.receiver import Webhooks
-from rollout.demo.scenarios import PRIMARY, SCENARIOS, STAGES, Scenario
+from rollout.demo.scenarios import CONTROL, NEW, PRIMARY, SCENARIOS, STAGES, Scenario
 from rollout.demo.traffic import Traffic
 from rollout.http import ServiceClient, api_path
 
@@ -17,6 +21,27 @@ ALWAYS_VALID = (
     "always-valid: an interval that stays trustworthy however often it is looked at, so the"
     " controller may decide after every event without raising its error rate"
 )
+
+
+class TimelineLog(logging.Handler):
+    """The SDK's warnings (events the service refused, say), kept for the next status line, so
+    they print after the controller action that caused them rather than before it."""
+
+    def __init__(self, started: float) -> None:
+        super().__init__(logging.WARNING)
+        self.started = started
+        self._pending: list[str] = []
+        self._pending_lock = threading.Lock()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        line = f"  {time.monotonic() - self.started:5.1f}s  sdk log: {record.getMessage()}"
+        with self._pending_lock:
+            self._pending.append(line)
+
+    def drain(self) -> list[str]:
+        with self._pending_lock:
+            lines, self._pending = self._pending, []
+        return lines
 
 
 @dataclass
@@ -34,9 +59,13 @@ def users_by_variant(results: Mapping[str, Any]) -> str:
 
 
 def progress(
-    release: ServiceClient, started: float, watches: dict[str, Watch], traffic: Traffic
+    release: ServiceClient,
+    started: float,
+    watches: dict[str, Watch],
+    traffic: Traffic,
+    sdk_log: TimelineLog,
 ) -> None:
-    """Print every new controller action as it happens, and one status line."""
+    """Print every new controller action as it happens, the SDK's warnings, one status line."""
     line = []
     for scenario in SCENARIOS:
         watch = watches[scenario.key]
@@ -57,12 +86,14 @@ def progress(
         if state == "running":
             state = f"stage {experiment['stage']} ({experiment['traffic']:.0%})"
         watch.last = {"experiment": experiment, "results": results, "history": entries}
-        if watch.finished_at is None and _finished(experiment, results):
+        if watch.finished_at is None and _finished(experiment, results, entries):
             watch.finished_at = time.monotonic() - started
         line.append(f"{scenario.key} {state:<14} {users_by_variant(results):<22}")
+    for logged in sdk_log.drain():
+        print(logged, flush=True)
     print(
         f"  {time.monotonic() - started:5.1f}s  " + " | ".join(line)
-        + f" | {traffic.users} users sent",
+        + f" | {traffic.calls} LLM calls",
         flush=True,
     )
 
@@ -72,19 +103,28 @@ def _short(entry: dict[str, Any]) -> str:
         return f"-> stage {entry['changes']['stage']} ({entry['changes']['traffic']:.0%})"
     breached = [c for c in (entry.get("figures") or {}).get("comparisons", []) if c["breached"]]
     if breached:
-        return "; ".join(
-            f"{c['metric']} of {c['variant']}: always-valid relative change "
-            f"[{c['sequential_relative_ci'][0]:+.0%}, {c['sequential_relative_ci'][1]:+.0%}], "
-            f"tolerated {c['max_regression']:+.0%}"
-            for c in breached
-            if c["sequential_relative_ci"] is not None
-        )
+        return "; ".join(_breach(c) for c in breached)
     return str(entry.get("reason") or "").split(";")[0][:100]
 
 
-def _finished(experiment: Mapping[str, Any], results: Mapping[str, Any]) -> bool:
+def _breach(comparison: Mapping[str, Any]) -> str:
+    """`latency_ms of new: +112% measured, always-valid [+60%, +170%], tolerated +10%`."""
+    lift, bounds = comparison.get("relative_lift"), comparison.get("sequential_relative_ci")
+    measured = "" if lift is None else f" {lift:+.0%} measured,"
+    tolerated = f"tolerated {comparison['max_regression']:+.0%}"
+    if bounds is None:
+        return (f"{comparison['metric']} of {comparison['variant']}:{measured} always-valid "
+                f"harm beyond the {tolerated}")
+    return (f"{comparison['metric']} of {comparison['variant']}:{measured} always-valid "
+            f"[{bounds[0]:+.0%}, {bounds[1]:+.0%}], {tolerated}")
+
+
+def _finished(
+    experiment: Mapping[str, Any], results: Mapping[str, Any], entries: list[dict[str, Any]]
+) -> bool:
+    """Stopped (once the history read before the status shows why), or done with its plan."""
     if experiment["status"] != "running":
-        return True
+        return any(e["action"] in ("rollback", "pause", "conclude") for e in entries)
     return bool(results["decision"]["action"] == "complete")
 
 
@@ -100,6 +140,23 @@ def primary_outcome(results: Mapping[str, Any]) -> str:
         span = "" if bounds is None else f" [{bounds[0]:+.0%}, {bounds[1]:+.0%}] always-valid"
         parts.append(f"{PRIMARY} of {c['variant']}: {shown}{span}, {c.get('verdict') or '-'}")
     return "; ".join(parts)
+
+
+MEASURED = (("latency_ms", "{:.0f} ms"), ("output_tokens", "{:.0f}"), ("cost_usd", "${:.6f}"))
+"""The integration's figures the summary shows, per call: the means of their ratio metrics."""
+
+
+def measured(results: Mapping[str, Any]) -> str:
+    """`latency_ms 67 ms / 101 ms, ...`: control's and the new variant's mean per call."""
+    metrics = {m["metric"]: m for m in results["metrics"]}
+    parts = []
+    for key, shown in MEASURED:
+        arms = metrics.get(key, {}).get("variants", {})
+        means = [arms.get(variant, {}).get("mean") for variant in (CONTROL, NEW)]
+        parts.append(f"{key} " + " / ".join(
+            "n/a" if mean is None else shown.format(mean) for mean in means
+        ))
+    return ", ".join(parts)
 
 
 def _outcome(scenario: Scenario, watch: Watch) -> tuple[str, bool]:
@@ -121,7 +178,9 @@ def _outcome(scenario: Scenario, watch: Watch) -> tuple[str, bool]:
     return outcome, experiment["status"] == "running" and advances == len(STAGES) - 1
 
 
-def summary(watches: dict[str, Watch], hooks: Webhooks, traffic: Traffic, took: float) -> bool:
+def summary(
+    watches: dict[str, Watch], hooks: Webhooks, traffic: Traffic, llm: LocalOpenAI, took: float
+) -> bool:
     """The table at the end; True when both experiments did what the demo expects."""
     print()
     header = f"{'experiment':<14} {'expected':<28} {'outcome':<48} users per variant"
@@ -134,11 +193,21 @@ def summary(watches: dict[str, Watch], hooks: Webhooks, traffic: Traffic, took: 
         users = users_by_variant(watches[scenario.key].last["results"])
         print(f"{scenario.key:<14} {scenario.expect:<28} {outcome:<48} {users}")
     print()
+    stats = traffic.stats()
+    served = ", ".join(f"{model} {count}" for model, count in sorted(llm.served.items()))
     print(
-        f"{traffic.users} simulated users in {took:.0f} s ({traffic.errors} failed requests); "
-        f"{len(hooks.received)} webhook deliveries with a valid signature, "
-        f"{hooks.bad_signatures} invalid"
+        f"{traffic.users} simulated users in {took:.0f} s; {traffic.calls} OpenAI calls through "
+        f"RolloutOpenAI ({traffic.failed_calls} failed)"
     )
+    print(
+        f"the local server answered {served}; the SDK sent {stats.events_accepted} events "
+        f"({stats.events_rejected} refused); {len(hooks.received)} webhook deliveries with a "
+        f"valid signature, {hooks.bad_signatures} invalid"
+    )
+    print()
+    print(f"measured by the integration, mean per call, {CONTROL} / {NEW}:")
+    for scenario in SCENARIOS:
+        print(f"  {scenario.key:<14} {measured(watches[scenario.key].last['results'])}")
     print()
     print("primary metric, new variant against control:")
     for scenario in SCENARIOS:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import shutil
@@ -14,10 +15,11 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
+from rollout.demo.llm_server import local_openai
 from rollout.demo.receiver import WEBHOOK_SECRET, Webhooks, webhook_receiver
-from rollout.demo.report import ALWAYS_VALID, Watch, progress, summary
-from rollout.demo.scenarios import SCENARIOS, STAGES, apply_examples, define
-from rollout.demo.traffic import Traffic
+from rollout.demo.report import ALWAYS_VALID, TimelineLog, Watch, progress, summary
+from rollout.demo.scenarios import MODELS, SCENARIOS, STAGES, apply_examples, define
+from rollout.demo.traffic import WORKERS, Traffic
 from rollout.embedded import EmbeddedRedis, free_port
 from rollout.http import ServiceClient, ServiceError
 
@@ -112,20 +114,30 @@ def run(workdir: Path) -> int:
             f"stages {', '.join(format(s['traffic'], '.0%') for s in STAGES)}",
             flush=True,
         )
+        llm = stack.enter_context(local_openai(MODELS, seed=2025))
+        print(
+            f"a local OpenAI-compatible server at {llm.base_url} ({', '.join(MODELS)}); "
+            f"{WORKERS} application\nthreads call it with the official openai client through "
+            "RolloutOpenAI, which measures latency, tokens and cost",
+            flush=True,
+        )
         print(f"({ALWAYS_VALID})", flush=True)
-        traffic = Traffic(base, str(keys["sdk"].key), seed=2025)
+        traffic = Traffic(base, str(keys["sdk"].key), llm.base_url, seed=2025)
         stack.callback(traffic.close)
-        traffic.start()
         started = time.monotonic()
+        sdk_log = TimelineLog(started)
+        logging.getLogger("rollout_sdk").addHandler(sdk_log)
+        logging.getLogger("rollout_sdk").propagate = False
+        traffic.start()
         watches = {s.key: Watch() for s in SCENARIOS}
         while time.monotonic() - began < DEADLINE_S:
             time.sleep(1.0)
-            progress(keys["release"], started, watches, traffic)
+            progress(keys["release"], started, watches, traffic, sdk_log)
             if all(w.finished_at is not None for w in watches.values()):
                 break
         traffic.close()
         time.sleep(0.5)  # let the last webhook deliveries land
-        ok = summary(watches, hooks, traffic, time.monotonic() - began)
+        ok = summary(watches, hooks, traffic, llm, time.monotonic() - began)
     print(f"stopped everything the demo started ({time.monotonic() - began:.0f} s in all)")
     return 0 if ok else 1
 

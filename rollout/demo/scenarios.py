@@ -1,12 +1,17 @@
-"""The demo's two experiments: their prompts, stages, metrics and how simulated users behave."""
+"""The demo's two experiments: their prompts and models, stages, metrics, what simulated users
+ask, and how often they give a thumbs up."""
 
 from __future__ import annotations
 
+import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rollout.apply.spec import load_bundle
 from rollout.apply.sync import execute, make_plan
+from rollout.demo.llm_server import ModelBehaviour
 from rollout.http import ServiceClient, api_path
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -18,47 +23,63 @@ STAGES = [
     {"traffic": 1.00, "min_duration_s": 3, "min_users_per_variant": 500},
 ]
 PRIMARY = "thumbs_up"
-METRICS = [
+METRICS: list[dict[str, Any]] = [
     {"key": PRIMARY, "type": "binary", "role": "primary", "direction": "increase"},
-    {
-        "key": "latency_ms",
-        "type": "mean",
-        "role": "guardrail",
-        "direction": "decrease",
-        "max_regression": 0.10,
-    },
-    {
-        "key": "cost_usd",
-        "type": "ratio",
-        "role": "guardrail",
-        "direction": "decrease",
-        "max_regression": 0.05,
-    },
+    # What the OpenAI integration records on every call: latency_ms and cost_usd guardrails
+    # (10% and 5% tolerated), llm_error, and tokens as secondary metrics.
+    {"preset": "llm"},
 ]
 CONTROL, NEW = "control", "new"
 
+FAST, REASONING = "gpt-4o-mini", "gpt-5-nano"
+MODELS = {
+    FAST: ModelBehaviour(output_tokens=70, first_token_ms=25, ms_per_token=0.6),
+    REASONING: ModelBehaviour(
+        output_tokens=70, reasoning_tokens=100, first_token_ms=45, ms_per_token=0.5
+    ),
+}
+"""What the local server answers for each model the variants name. The small reasoning model
+thinks 100 tokens before writing its 70: it answers about 85% later, and although its tokens cost
+a third less than gpt-4o-mini's in the SDK's price table, a call costs about 50% more."""
 
-@dataclass(frozen=True)
-class Behaviour:
-    """How users respond to a variant: thumbs-up rate, latency and cost factors."""
+WORDS = (
+    "revenue", "grew", "churn", "fell", "the", "release", "slipped", "a", "week", "because",
+    "payment", "provider", "changed", "its", "api", "customers", "asked", "for", "invoices",
+    "in", "euros", "support", "tickets", "doubled", "after", "launch", "team", "shipped", "the",
+    "new", "onboarding", "flow", "and", "retention", "improved", "across", "every", "region",
+    "this", "quarter",
+)
 
-    thumbs_up: float
-    latency: float = 1.0
-    cost: float = 1.0
+
+def words(rng: random.Random, median: int) -> str:
+    """Filler text of about `median` words (log-normal length): a document or a question."""
+    return " ".join(rng.choices(WORDS, k=max(3, round(rng.lognormvariate(0, 0.4) * median))))
+
+
+def summary_request(rng: random.Random) -> dict[str, Any]:
+    """The variables of `summarize`: a document long enough that the friendlier wording's
+    extra words cost about 3% more input, within the 5% the cost guardrail tolerates."""
+    return {"text": words(rng, 900), "max_sentences": rng.randint(2, 4)}
+
+
+def question_request(rng: random.Random) -> dict[str, Any]:
+    return {"question": words(rng, 12)}
 
 
 @dataclass(frozen=True)
 class Scenario:
+    """One experiment of the demo. `versions` (template, model) are registered for it, or None
+    when versions 1 and 2 come from examples/ (`rollout apply`); `thumbs_up` is each variant's
+    rate of human feedback, the one figure the demo simulates."""
+
     key: str
     name: str
     prompt: str
-    templates: tuple[str, str] | None  # None: versions 1 and 2 come from examples/ (rollout apply)
-    behaviour: dict[str, Behaviour]
+    versions: tuple[tuple[str, str], tuple[str, str]] | None
+    variables: Callable[[random.Random], dict[str, Any]]
+    thumbs_up: dict[str, float]
+    should_roll_back: bool
     expect: str
-
-    @property
-    def should_roll_back(self) -> bool:
-        return self.behaviour[NEW].latency > 1
 
 
 SCENARIOS = [
@@ -66,17 +87,24 @@ SCENARIOS = [
         key="summary-tone",
         name="Friendlier summaries",
         prompt="summarize",
-        templates=None,
-        behaviour={CONTROL: Behaviour(0.20), NEW: Behaviour(0.26)},
+        versions=None,
+        variables=summary_request,
+        thumbs_up={CONTROL: 0.20, NEW: 0.26},
+        should_roll_back=False,
         expect="ramps through every stage",
     ),
     Scenario(
         key="answer-speed",
         name="Longer reasoning answers",
         prompt="answer",
-        templates=("Answer: {{ question }}", "Think step by step, then answer: {{ question }}"),
-        behaviour={CONTROL: Behaviour(0.20), NEW: Behaviour(0.21, latency=1.5)},
-        expect="rolled back (+50% latency)",
+        versions=(
+            ("Answer: {{ question }}", FAST),
+            ("Think step by step, then answer: {{ question }}", REASONING),
+        ),
+        variables=question_request,
+        thumbs_up={CONTROL: 0.20, NEW: 0.21},
+        should_roll_back=True,
+        expect="rolled back (slower, dearer)",
     ),
 ]
 
@@ -89,15 +117,15 @@ def apply_examples(editor: ServiceClient) -> None:
 def define(editor: ServiceClient, release: ServiceClient, scenario: Scenario) -> None:
     """Create the scenario's prompt versions (unless examples/ holds them), its experiment with
     the demo's short stages, and start it."""
-    if scenario.templates is None:
+    if scenario.versions is None:
         versions = [1, 2]
     else:
         versions = [
             editor.post(
                 api_path("prompts", scenario.prompt, "versions"),
-                {"template": template, "model": "demo-model", "message": "demo"},
+                {"template": template, "model": model, "message": "demo"},
             )["version"]
-            for template in scenario.templates
+            for template, model in scenario.versions
         ]
     editor.post(
         "/api/v1/experiments",
