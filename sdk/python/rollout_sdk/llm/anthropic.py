@@ -7,7 +7,8 @@
     answer = llm.message("u1", {"document": doc}, max_tokens=512)   # answer.response: a Message
 
 The variant's prompt is the first user turn, or the `system` prompt with `prompt_role="system"`
-(the caller's `messages` then carry the conversation). Anthropic reports cache reads apart from
+(the caller's `messages` then carry the conversation); a chat prompt's system messages are the
+`system` prompt and its other messages the first turns. Anthropic reports cache reads apart from
 `input_tokens`; they are added in, so `input_tokens` counts every prompt token as it does for
 OpenAI, and `cached_input_tokens` the cache reads among them. A `refusal` stop is an error.
 """
@@ -113,10 +114,24 @@ class AsyncRolloutAnthropic(Integration):
 def messages_request(
     call: VariantCall, messages: Messages, role: str, *, stream: bool
 ) -> dict[str, Any]:
-    """The keyword arguments of `messages.create`: the rendered prompt as `system` or first turn."""
+    """The keyword arguments of `messages.create`: the rendered prompt as `system` or first turn.
+
+    A chat prompt's system messages become the `system` parameter (Anthropic takes no system
+    turn; several are joined by a blank line) and its other messages the first turns, before the
+    caller's `messages`.
+    """
     request = dict(call.request)
     turns = list(messages)
-    if call.text is not None:
+    if call.messages is not None:
+        system = [m["content"] for m in call.messages if m["role"] == "system"]
+        if system:
+            request["system"] = "\n\n".join(system)
+        turns[:0] = [
+            {"role": m["role"], "content": m["content"]}
+            for m in call.messages
+            if m["role"] != "system"
+        ]
+    elif call.text is not None:
         if role == "user":
             turns.insert(0, {"role": "user", "content": call.text})
         else:

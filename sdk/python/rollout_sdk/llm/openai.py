@@ -181,9 +181,9 @@ class AsyncRolloutOpenAI(Integration):
 def chat_request(
     call: VariantCall, messages: Messages, role: str, *, stream: bool
 ) -> dict[str, Any]:
-    """The keyword arguments of `chat.completions.create`: the rendered prompt, then `messages`."""
-    rendered = [] if call.text is None else [{"role": role, "content": call.text}]
-    request = {**call.request, "messages": [*rendered, *messages]}
+    """The keyword arguments of `chat.completions.create`: the rendered prompt (a chat prompt's
+    messages as they are, one template's text as a message of `role`), then `messages`."""
+    request = {**call.request, "messages": [*call.prompt_messages(role), *messages]}
     if stream:
         request["stream"] = True
         request.setdefault("stream_options", {"include_usage": True})
@@ -246,7 +246,7 @@ def responses_request(
     call: VariantCall, input: str | Messages, role: str, *, stream: bool
 ) -> dict[str, Any]:
     """The keyword arguments of `responses.create`: the rendered prompt, then the caller's input."""
-    items: list[Any] = [] if call.text is None else [{"role": role, "content": call.text}]
+    items: list[Any] = list(call.prompt_messages(role))
     if isinstance(input, str):
         items.append({"role": "user", "content": input})
     else:
