@@ -64,7 +64,14 @@ bench: $(STAMP)
 		|| echo "wrk not installed: the HTTP benchmarks use their Python load generator"
 	$(BIN)/python bench/run_all.py
 
-demo: $(RUN_STAMP)
+# The demo's application calls OpenAI (a local stand-in) through the SDK: the official client too.
+DEMO_STAMP := $(VENV)/.demo-stamp
+
+$(DEMO_STAMP): $(RUN_STAMP)
+	$(BIN)/python -m pip install --quiet -e $(SDK) -e '.[server,demo]'
+	touch $(DEMO_STAMP)
+
+demo: $(DEMO_STAMP)
 	$(BIN)/python -m rollout.demo
 
 clean:
