@@ -4,9 +4,15 @@ Ingestion (`EventStore.ingest`) runs `lua/ingest_events.lua` once per experiment
 in one pipelined round trip. Each script call is atomic, so concurrent writers can neither count
 an event id twice nor lose an update of a user's totals or of the variant sums.
 
-Dedupe: the first time an event id is counted for an experiment, `keys.event_seen` is set with
-an expiry of the dedupe window (`Settings.dedupe_window_s`, env `ROLLOUT_DEDUPE_WINDOW_S`,
-default 7 days); the same id sent again within the window is a duplicate, after it it would be
+Dedupe: the first time an event id is counted for an experiment, it is remembered with the
+second it was counted, as a field of the hash of its time bucket (`keys.event_ids_counted`;
+buckets an eighth of the dedupe window wide, each expiring as a whole once none of its ids can
+count any more). The window is `Settings.dedupe_window_s` (env `ROLLOUT_DEDUPE_WINDOW_S`,
+default 7 days), in whole seconds: an id counted at second t is a duplicate up to second
+t + window - 1 and is counted again from t + window on, as with the key of its own that
+`keys.event_seen` used to set (SET NX EX window); those keys are still read, so ids counted
+before the buckets stay duplicates until they expire. The same id sent again within the window
+is a duplicate, after it it would be
 counted again. The scope is the experiment (its keys share one Cluster slot): one id sent for
 two experiments counts once in each. An event of a user without a recorded exposure does not
 mark its id, so a client that sends an event before the exposure that explains it can retry it.
@@ -17,6 +23,7 @@ Results read only the experiment's definition and its sufficient statistics hash
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
@@ -67,9 +74,14 @@ class EventStore:
         self._scripts = scripts
 
     def ingest(
-        self, writes: Sequence[EventWrite], dedupe_window_s: int = DEFAULT_DEDUPE_WINDOW_S
+        self,
+        writes: Sequence[EventWrite],
+        dedupe_window_s: int = DEFAULT_DEDUPE_WINDOW_S,
+        now: float | None = None,
     ) -> list[Outcome]:
-        """Count every event once, in one pipelined round trip; answers in the order of `writes`."""
+        """Count every event once, in one pipelined round trip; answers in the order of `writes`.
+
+        `now` (unix seconds, default the clock) decides the dedupe window (see the module)."""
         if not writes:
             return []
         if dedupe_window_s < 1:
@@ -79,6 +91,8 @@ class EventStore:
             by_experiment.setdefault(write.experiment, []).append(position)
         calls = []
         window = str(dedupe_window_s)
+        bucket_s = dedupe_bucket_s(dedupe_window_s)
+        second = str(int(time.time() if now is None else now))
         for experiment, positions in by_experiment.items():
             seen = keys.event_seen(experiment, "")  # + the event id is that event's marker
             types: dict[str, tuple[str, str, str]] = {}
@@ -104,7 +118,8 @@ class EventStore:
             header = [window, str(len(types))]
             for metric, (code, cap, sketch) in types.items():
                 header += [metric, code, cap, sketch]
-            calls.append((script_keys, header + args))
+            dedupe = [second, str(bucket_s), keys.event_ids_counted(experiment, bucket_s)]
+            calls.append((script_keys, header + args + dedupe + [str(len(seen))]))
         outcomes: list[Outcome] = [Outcome.ACCEPTED] * len(writes)
         for positions, answer in zip(
             by_experiment.values(), self._scripts.run_many("ingest_events", calls), strict=True
@@ -123,6 +138,12 @@ class EventStore:
             raise NotFound(f"experiment {experiment_key!r} not found")
         experiment = Experiment.model_validate_json(raw_definition)
         return Snapshot(experiment, decode_stats(experiment, raw_stats))
+
+
+def dedupe_bucket_s(window_s: int) -> int:
+    """The width of a dedupe bucket: an eighth of the window (rounded up), so a lookup reads at
+    most nine buckets and a bucket outlives its last id by at most an eighth of the window."""
+    return -(-window_s // 8)
 
 
 def decode_stats(experiment: Experiment, raw: Mapping[str, str]) -> SufficientStats:

@@ -56,8 +56,15 @@ def user_totals(key: str) -> str:
 
 
 def event_seen(key: str, event_id: str) -> str:
-    """Marks an event id as counted; expires after the dedupe window."""
+    """Marks an event id as counted; expires after the dedupe window. Written before the
+    bucketed `event_ids_counted`, and only read now, until the last of them has expired."""
     return f"{_exp(key)}:seen:{event_id}"
+
+
+def event_ids_counted(key: str, bucket_s: int) -> str:
+    """Prefix of the hashes event id -> unix second it was counted, one a time bucket of
+    `bucket_s` seconds: ingest_events.lua appends the bucket's number (unix seconds // bucket_s)."""
+    return f"{_exp(key)}:counted:{bucket_s}:"
 
 
 def timeline(key: str) -> str:

@@ -127,11 +127,60 @@ def test_an_event_id_resent_in_a_later_batch_counts_once(store: Store) -> None:
     assert store.events.snapshot(EXP).stats.metrics["latency_ms"][0] == Moments(1, 3.0, 9.0)
 
 
-def test_an_event_id_is_remembered_for_the_dedupe_window(store: Store) -> None:
+T0 = 1_764_000_000  # a second at the start of a bucket of any width used below
+
+
+@pytest.mark.parametrize("counted_at", [T0, T0 + 449, T0 + 450, T0 + 899])
+def test_an_event_id_is_a_duplicate_for_exactly_the_dedupe_window(
+    store: Store, counted_at: int
+) -> None:
+    # A window of 3600 s: buckets of 450 s; ids counted at a bucket's first and last second.
     define(store)
     expose(store, {"a": 0})
-    store.events.ingest([mean_event("1", "a", 2.0)], dedupe_window_s=3600)
-    assert 3590 <= store.redis.ttl(keys.event_seen(EXP, "1")) <= 3600
+    assert store.events.ingest([mean_event("1", "a", 2.0)], 3600, now=counted_at) == [
+        Outcome.ACCEPTED
+    ]
+    last_second = counted_at + 3599
+    assert store.events.ingest([mean_event("1", "a", 2.0)], 3600, now=last_second) == [
+        Outcome.DUPLICATE
+    ]
+    assert store.events.ingest([mean_event("1", "a", 2.0)], 3600, now=last_second + 1) == [
+        Outcome.ACCEPTED
+    ]
+    assert store.events.ingest([mean_event("1", "a", 2.0)], 3600, now=last_second + 2) == [
+        Outcome.DUPLICATE
+    ]
+
+
+def test_an_id_counted_again_after_the_window_is_remembered_from_then(store: Store) -> None:
+    define(store)
+    expose(store, {"a": 0})
+    for now, outcome in [
+        (T0, Outcome.ACCEPTED),
+        (T0 + 100, Outcome.ACCEPTED),
+        (T0 + 199, Outcome.DUPLICATE),
+        (T0 + 200, Outcome.ACCEPTED),
+    ]:
+        assert store.events.ingest([mean_event("1", "a", 2.0)], 100, now=now) == [outcome]
+
+
+def test_a_bucket_expires_once_none_of_its_ids_can_count(store: Store) -> None:
+    define(store)
+    expose(store, {"a": 0})
+    store.events.ingest([mean_event("1", "a", 2.0)], 3600, now=T0 + 10)
+    bucket = keys.event_ids_counted(EXP, 450) + str((T0 + 10) // 450)
+    assert store.redis.hget(bucket, "1") == str(T0 + 10)
+    # The bucket starts at T0 and ends at T0 + 450; its last id counts until T0 + 450 + 3600.
+    assert 4030 <= store.redis.ttl(bucket) <= 4040
+    assert store.redis.keys(keys.event_seen(EXP, "*")) == []
+
+
+def test_an_id_marked_by_its_own_key_before_buckets_stays_a_duplicate(store: Store) -> None:
+    define(store)
+    expose(store, {"a": 0})
+    store.redis.set(keys.event_seen(EXP, "before"), "1", ex=3600)
+    outcomes = store.events.ingest([mean_event("before", "a", 2.0), mean_event("new", "a", 1.0)])
+    assert outcomes == [Outcome.DUPLICATE, Outcome.ACCEPTED]
 
 
 def test_dedupe_is_scoped_to_the_experiment(store: Store) -> None:

@@ -1,10 +1,19 @@
 -- Count a batch of metric events of one experiment, each event id once, in one atomic step.
 -- KEYS[1] exposures hash, KEYS[2] sufficient statistics hash, KEYS[3] per-user totals hash,
--- KEYS[3 + i] the dedupe marker of event i (keys.event_seen).
+-- KEYS[3 + i] the dedupe marker of event i as it was written before buckets (keys.event_seen),
+-- only read; the id is that key after its first ARGV[first + 4 n + 3] characters.
 -- ARGV[1] dedupe window in seconds, ARGV[2] the number M of metrics in the batch, then M
 -- quadruples of metric key, type ("b" binary, "m" mean, "r" ratio), cap ("" for none) and
 -- sketch ("q": keep the quantile sketch, "" not); then four arguments an event:
 --   user id, metric key, value, denominator
+-- and after the n events: now (unix seconds), the bucket width b in seconds, the prefix of the
+-- bucket hashes (keys.event_ids_counted, + the bucket number floor(t / b)), and the length of
+-- the prefix of the old markers.
+-- Dedupe: a counted id is a field of its bucket's hash, valued with the second it was counted;
+-- it is a duplicate while now - that second < window (the old SET EX window, exactly). Buckets
+-- from floor((now - window) / b) to the current one can hold such ids: with b = ceil(window / 8)
+-- at most nine lookups, newest first. A bucket expires b + window after its start, when none of
+-- its ids can count any more. An old marker key (before buckets) still makes a duplicate.
 -- Returns one code an event: 0 counted now, 1 duplicate (its id was counted before),
 -- 2 not exposed (the user has no recorded exposure; the id is NOT marked, so the event can be
 -- sent again once the exposure is recorded).
@@ -94,14 +103,44 @@ local function num(x)
   return string.format('%.17g', x)
 end
 
+local events = #KEYS - 3
+local dedupe = first + 4 * events
+local now, width = tonumber(ARGV[dedupe]), tonumber(ARGV[dedupe + 1])
+local buckets, old_prefix = ARGV[dedupe + 2], tonumber(ARGV[dedupe + 3])
+local window_s = tonumber(window)
+local current = math.floor(now / width)
+local oldest = math.floor((now - window_s) / width)
+local current_bucket = buckets .. current
+local marked = false
+
+-- Counted before (true), or now marked as counted (false).
+local function seen(marker)
+  local id = string.sub(marker, old_prefix + 1)
+  for bucket = current, oldest, -1 do
+    local at = redis.call('HGET', buckets .. bucket, id)
+    if at then
+      if now - tonumber(at) < window_s then
+        return true
+      end
+      break
+    end
+  end
+  if redis.call('EXISTS', marker) == 1 then
+    return true
+  end
+  redis.call('HSET', current_bucket, id, now)
+  marked = true
+  return false
+end
+
 local out = {}
-for i = 1, #KEYS - 3 do
+for i = 1, events do
   local base = first + (i - 1) * 4
   local user, metric = ARGV[base], ARGV[base + 1]
   local variant = exposure(user)
   if not variant then
     out[i] = 2
-  elseif not redis.call('SET', KEYS[3 + i], '1', 'NX', 'EX', window) then
+  elseif seen(KEYS[3 + i]) then
     out[i] = 1
   else
     out[i] = 0
@@ -162,6 +201,10 @@ local function flush(key, values, dirty, format)
   end
 end
 
+if marked then
+  -- Its last id can count until (current + 1) * width + window, none after.
+  redis.call('EXPIRE', current_bucket, (current + 1) * width + window_s - now)
+end
 flush(stats, sums, sums_dirty, num)
 flush(totals, user_totals, totals_dirty, tostring)
 return out
