@@ -9,7 +9,7 @@ export { compileDocument, answerFor } from "./config.js";
 export { compileExperiment, decide, type Decision, type Reason, type ExperimentDefinition } from "./assignment.js";
 export { bucketOf, messageDigestHex } from "./hashing.js";
 export { compileTargeting, type Attributes } from "./targeting.js";
-export { Prompt, type PromptContent } from "./prompt.js";
+export { ChatPromptError, Prompt, type ChatMessage, type PromptContent } from "./prompt.js";
 export { renderPortable, portabilityProblem, type RenderLimits } from "./render.js";
 export { PORTABLE_SUBSET } from "./portable_subset.js";
 export * from "./errors.js";

@@ -539,10 +539,23 @@ export function renderPortable(
   variables: Readonly<Record<string, unknown>> = {},
   options: RenderOptions = {},
 ): string {
+  const [text] = renderPortableAll([template], variables, options);
+  return text as string;
+}
+
+/**
+ * Each of `templates` rendered with the same `variables` under one budget for them all (output
+ * characters, loop iterations, time), as the service renders a chat prompt's messages.
+ */
+export function renderPortableAll(
+  templates: readonly string[],
+  variables: Readonly<Record<string, unknown>> = {},
+  options: RenderOptions = {},
+): string[] {
   if (options.refuse !== undefined) {
     throw new NotPortable(`${options.refuse} uses templates beyond the portable subset`);
   }
-  const compiled = compile(template);
+  const compiled = templates.map((template) => compile(template));
   const limits = {
     maxChars: options.maxChars ?? DEFAULT_LIMITS.maxChars,
     maxIterations: options.maxIterations ?? DEFAULT_LIMITS.maxIterations,
@@ -553,7 +566,7 @@ export function renderPortable(
   const render: RenderState = { limits, chars: 0, iterations: 0, variables, deadline, failure: null };
   current = render;
   try {
-    return compiled.render({});
+    return compiled.map((template) => template.render({}));
   } catch (error) {
     const cause = render.failure ?? error;
     if (cause instanceof RenderError) throw cause;
