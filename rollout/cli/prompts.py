@@ -6,6 +6,7 @@ import argparse
 from collections.abc import Mapping
 from typing import Any
 
+from experiments.prompts.content import prompt_content, readable_text
 from rollout.cli.errors import USAGE, CliError
 from rollout.cli.inputs import assignments, load_document, read_text, reason, service
 from rollout.cli.output import WIDTH, Style, clip, compact, emit, table
@@ -75,7 +76,7 @@ def cmd_prompts_show(args: argparse.Namespace) -> int:
         lines = [head, f"params {compact(version.get('params') or {})}"]
         if version.get("message"):
             lines.append(f"message {version['message']}")
-        return "\n".join([*lines, "", version["template"]])
+        return "\n".join([*lines, "", readable_text(prompt_content(version))])
 
     emit(args, version, detail)
     return 0
@@ -148,7 +149,8 @@ def cmd_prompts_render(args: argparse.Namespace) -> int:
         api_path("prompts", args.name, "versions", str(version), "render"),
         {"variables": variables},
     )
-    emit(args, rendered, rendered["text"])
+    text = rendered["text"] if "messages" not in rendered else readable_text(rendered["messages"])
+    emit(args, rendered, text)
     return 0
 
 

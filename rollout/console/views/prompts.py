@@ -8,8 +8,8 @@ from flask import flash, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 
 from experiments.errors import DomainError, Invalid
+from experiments.prompts.content import prompt_content, readable_text, render_readable
 from experiments.prompts.prompt_tests import run_prompt_tests
-from experiments.prompts.sandbox import render as render_prompt
 from experiments.prompts.version import PromptTest
 from rollout.console import permissions
 from rollout.console.blueprint import blueprint
@@ -49,7 +49,7 @@ def _prompt_context(name: str) -> dict[str, Any]:
     before, after = prompts.get_version(name, old), prompts.get_version(name, new)
     document = prompts.get_version(name, chosen)
     tests = [PromptTest.model_validate(t) for t in document.get("tests") or []]
-    failures = {f.index: f.reasons for f in run_prompt_tests(document["template"], tests)}
+    failures = {f.index: f.reasons for f in run_prompt_tests(prompt_content(document), tests)}
     return {
         "name": name,
         "versions": versions,
@@ -62,9 +62,12 @@ def _prompt_context(name: str) -> dict[str, Any]:
         "pending": prompts.pending(name),
         "old": old,
         "new": new,
-        "rows": side_by_side(before["template"], after["template"]),
+        "rows": side_by_side(
+            readable_text(prompt_content(before)), readable_text(prompt_content(after))
+        ),
         "settings_rows": side_by_side(settings_text(before), settings_text(after)),
         "chosen": document,
+        "chosen_text": readable_text(prompt_content(document)),
         "tests": [(test, failures.get(i)) for i, test in enumerate(tests)],
         "rendered": None,
         "render_error": None,
@@ -90,7 +93,7 @@ def prompt_render(user: ConsoleUser, name: str) -> ResponseReturnValue:
         if field.startswith("var.")
     }
     try:
-        context["rendered"] = render_prompt(context["chosen"]["template"], variables)
+        context["rendered"] = render_readable(prompt_content(context["chosen"]), variables)
     except DomainError as error:
         context["render_error"] = refused(error)
     return render("prompt.html", user, variables=variables, **context)
