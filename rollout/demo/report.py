@@ -29,12 +29,12 @@ class TimelineLog(logging.Handler):
 
     def __init__(self, started: float) -> None:
         super().__init__(logging.WARNING)
-        self.started = started
+        self.started = started  # Unix time, as the log record's
         self._pending: list[str] = []
         self._pending_lock = threading.Lock()
 
     def emit(self, record: logging.LogRecord) -> None:
-        line = f"  {time.monotonic() - self.started:5.1f}s  sdk log: {record.getMessage()}"
+        line = f"  {record.created - self.started:5.1f}s  sdk log: {record.getMessage()}"
         with self._pending_lock:
             self._pending.append(line)
 
@@ -65,7 +65,10 @@ def progress(
     traffic: Traffic,
     sdk_log: TimelineLog,
 ) -> None:
-    """Print every new controller action as it happens, the SDK's warnings, one status line."""
+    """Print every new controller action, the SDK's warnings, and one status line.
+
+    `started` is Unix time, as the history's `at`: each action is shown at the time it was taken.
+    """
     line = []
     for scenario in SCENARIOS:
         watch = watches[scenario.key]
@@ -75,9 +78,9 @@ def progress(
         experiment = release.get(path)
         results = release.get(f"{path}/results")
         for entry in entries[watch.seen_history :]:
-            if entry["action"] in ("advance", "rollback", "pause", "conclude"):
+            if entry["action"] == "advance" or entry["action"] in STOPS:
                 print(
-                    f"  {time.monotonic() - started:5.1f}s  {scenario.key:<13} "
+                    f"  {entry['at'] - started:5.1f}s  {scenario.key:<13} "
                     f"{entry['action'].upper():<8} {_short(entry)}",
                     flush=True,
                 )
@@ -87,12 +90,13 @@ def progress(
             state = f"stage {experiment['stage']} ({experiment['traffic']:.0%})"
         watch.last = {"experiment": experiment, "results": results, "history": entries}
         if watch.finished_at is None and _finished(experiment, results, entries):
-            watch.finished_at = time.monotonic() - started
+            watch.finished_at = _stopped_at(entries, experiment) or time.time()
+            watch.finished_at -= started
         line.append(f"{scenario.key} {state:<14} {users_by_variant(results):<22}")
     for logged in sdk_log.drain():
         print(logged, flush=True)
     print(
-        f"  {time.monotonic() - started:5.1f}s  " + " | ".join(line)
+        f"  {time.time() - started:5.1f}s  " + " | ".join(line)
         + f" | {traffic.calls} LLM calls",
         flush=True,
     )
@@ -119,12 +123,22 @@ def _breach(comparison: Mapping[str, Any]) -> str:
             f"[{bounds[0]:+.0%}, {bounds[1]:+.0%}], {tolerated}")
 
 
+STOPS = ("rollback", "pause", "conclude")
+
+
+def _stopped_at(entries: list[dict[str, Any]], experiment: Mapping[str, Any]) -> float | None:
+    """When the experiment stopped (the Unix time of its last stop), or None while it runs."""
+    if experiment["status"] == "running":
+        return None
+    return next((float(e["at"]) for e in reversed(entries) if e["action"] in STOPS), None)
+
+
 def _finished(
     experiment: Mapping[str, Any], results: Mapping[str, Any], entries: list[dict[str, Any]]
 ) -> bool:
     """Stopped (once the history read before the status shows why), or done with its plan."""
     if experiment["status"] != "running":
-        return any(e["action"] in ("rollback", "pause", "conclude") for e in entries)
+        return any(e["action"] in STOPS for e in entries)
     return bool(results["decision"]["action"] == "complete")
 
 
@@ -199,10 +213,11 @@ def summary(
         f"{traffic.users} simulated users in {took:.0f} s; {traffic.calls} OpenAI calls through "
         f"RolloutOpenAI ({traffic.failed_calls} failed)"
     )
+    print(f"the local server answered {served}")
     print(
-        f"the local server answered {served}; the SDK sent {stats.events_accepted} events "
-        f"({stats.events_rejected} refused); {len(hooks.received)} webhook deliveries with a "
-        f"valid signature, {hooks.bad_signatures} invalid"
+        f"the SDK sent {stats.events_accepted} events ({stats.events_rejected} refused); "
+        f"{len(hooks.received)} webhook deliveries with a valid signature, "
+        f"{hooks.bad_signatures} invalid"
     )
     print()
     print(f"measured by the integration, mean per call, {CONTROL} / {NEW}:")

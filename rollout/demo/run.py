@@ -124,7 +124,7 @@ def run(workdir: Path) -> int:
         print(f"({ALWAYS_VALID})", flush=True)
         traffic = Traffic(base, str(keys["sdk"].key), llm.base_url, seed=2025)
         stack.callback(traffic.close)
-        started = time.monotonic()
+        started = time.time()  # the timeline's origin, in the history's Unix seconds
         sdk_log = TimelineLog(started)
         logging.getLogger("rollout_sdk").addHandler(sdk_log)
         logging.getLogger("rollout_sdk").propagate = False
