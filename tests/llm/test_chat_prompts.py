@@ -14,6 +14,7 @@ from rollout_sdk import Prompt, RolloutClient, VariantAssignment
 from rollout_sdk.llm.anthropic import RolloutAnthropic, messages_request
 from rollout_sdk.llm.openai import RolloutOpenAI, chat_request, responses_request
 from rollout_sdk.llm.pricing import PriceTable
+from rollout_sdk.llm.quality import QualityHook, ScoredCall
 from rollout_sdk.llm.variant_call import VariantCall
 from tests.llm.conftest import CHEAP, DEAR, Service
 from tests.llm.local_providers import LocalProvider
@@ -97,3 +98,34 @@ def test_both_integrations_send_the_rendered_messages_and_measure_them(
     assert served[0].model == served[1].model == assignment.prompt.model
     assert rollout.flush(timeout=10)
     assert sum(service.sums(experiment, "input_tokens").values()) == 2 * words(rendered)
+
+
+def test_a_quality_scorer_sees_the_chat_prompts_rendered_messages(
+    service: Service, provider: LocalProvider, make_rollout: Callable[[], RolloutClient]
+) -> None:
+    quality = {"key": "quality", "type": "mean", "role": "primary"}
+    experiment = service.experiment(
+        [chat_prompt(service, CHEAP), chat_prompt(service, DEAR)], [{"preset": "llm"}, quality]
+    )
+    rollout = make_rollout()
+    assert rollout.assign("bea", experiment).in_experiment
+    seen: list[ScoredCall] = []
+
+    def judge(call: ScoredCall) -> float:
+        seen.append(call)
+        return 1.0
+
+    hook = QualityHook(judge, metric="quality")
+    llm = RolloutOpenAI(
+        openai.OpenAI(base_url=provider.url + "/v1", api_key="local", max_retries=0),
+        rollout, experiment=experiment, prices=PriceTable.bundled(), quality=hook,
+    )
+
+    llm.chat("bea", {"name": "Bea"})
+    hook.join()
+    hook.close()
+
+    assert [call.prompt_messages for call in seen] == [
+        [SYSTEM, {"role": "user", "content": "Greet Bea now"}]
+    ]
+    assert seen[0].prompt_text is None

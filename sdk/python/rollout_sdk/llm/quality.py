@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 from rollout_sdk.answers import VariantAssignment
+from rollout_sdk.kernel.chat import ChatMessage
 from rollout_sdk.llm.measurement import event_id
 
 log = logging.getLogger("rollout_sdk.llm")
@@ -31,7 +32,8 @@ class ScoredCall:
     """What a scorer sees of one call: who, which variant, what was asked and answered.
 
     `response` is the provider's response (for a stream: its final response where the provider
-    sends one, else the measured stream itself, read to its end).
+    sends one, else the measured stream itself, read to its end). `prompt_text` is the rendered
+    prompt of one template; a chat prompt's rendered messages are `prompt_messages` instead.
     """
 
     call_id: str
@@ -40,6 +42,7 @@ class ScoredCall:
     prompt_text: str | None
     output_text: str | None
     response: Any
+    prompt_messages: list[ChatMessage] | None = None
 
 
 Scorer = Callable[[ScoredCall], float | None]

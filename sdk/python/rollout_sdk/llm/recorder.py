@@ -109,6 +109,7 @@ class CallRecorder:
             if self.quality is not None and measure.error is None and response is not None:
                 self.quality.offer(self.tracker, ScoredCall(
                     call.call_id, call.user_id, call.assignment, call.text, output_text, response,
+                    call.messages,
                 ))
             with self._lock:
                 self.recorded += 1
