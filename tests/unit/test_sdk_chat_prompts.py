@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import pytest
 
+from experiments.prompts.version import content_sha256
 from rollout_sdk import ChatPromptError, Prompt
 from rollout_sdk.kernel.document import DocumentInvalid, read_prompt_content
-from rollout_sdk.kernel.render import MAX_OUTPUT_CHARS
-from rollout_sdk.kernel.render_errors import MissingVariable, OutputTooLarge
+from rollout_sdk.kernel.render import MAX_OUTPUT_CHARS, render_all
+from rollout_sdk.kernel.render_errors import MissingVariable, OutputTooLarge, RenderLimitExceeded
 from rollout_sdk.local_config import compile_document
 
 MESSAGES = [
@@ -76,3 +78,23 @@ def test_the_answer_json_carries_the_messages() -> None:
 def test_the_document_reader_refuses_malformed_messages(messages: Any) -> None:
     with pytest.raises(DocumentInvalid, match="messages"):
         read_prompt_content(CHAT | {"messages": messages}, "the prompt")
+
+
+def test_the_step_budget_is_one_for_all_the_templates_of_a_render() -> None:
+    loop = "{% for i in range(n) %}{% endfor %}"
+    alone = render_all([loop], {"n": 60}, max_steps=100)
+
+    with pytest.raises(RenderLimitExceeded):
+        render_all([loop, loop], {"n": 60}, max_steps=100)
+    assert alone == [""]
+
+
+def test_a_chat_prompts_hash_is_its_messages_in_order_with_their_roles() -> None:
+    first, second = {"role": "system", "content": "a"}, {"role": "user", "content": "b"}
+    expected = hashlib.sha256(
+        b'{"messages":[{"content":"a","role":"system"},{"content":"b","role":"user"}],'
+        b'"model":null,"params":{}}'
+    ).hexdigest()
+
+    assert content_sha256(None, None, {}, [first, second]) == expected  # type: ignore[list-item]
+    assert content_sha256(None, None, {}, [second, first]) != expected  # type: ignore[list-item]
