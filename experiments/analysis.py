@@ -37,6 +37,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from experiments.guardrail_standing import guardrail_standing
 from experiments.model import (
     DECISION_ROLES,
     Direction,
@@ -152,6 +153,9 @@ def results(
                 ):
                     comparison["breached"] = judged["breached"]
                     comparison["harm_bound"] = None
+                    comparison["verdict_detail"] = _standing(
+                        metric, judged["breached"], judged["sequential_relative_ci"]
+                    )
         if metric.role is MetricRole.PRIMARY:
             weighted = [
                 arm for arm, v in zip(arms, experiment.variants, strict=True) if v.weight > 0
@@ -238,8 +242,21 @@ def _comparison(
             None if metric.role is not MetricRole.GUARDRAIL else harm is not None and harm.breached
         ),
         "harm_bound": None if harm is None else harm.bound,
+        "verdict_detail": (
+            None
+            if harm is None
+            else _standing(metric, harm.breached, _pair(figures.sequential_relative_ci))
+        ),
         "reason": _code(figures.unavailable_reason),
     }
+
+
+def _standing(metric: Metric, breached: bool, interval: Any) -> str:
+    """`breached`, `within_tolerance` or `inconclusive` (experiments/guardrail_standing.py)."""
+    direction: Literal["increase", "decrease"] = (
+        "increase" if metric.direction is Direction.INCREASE else "decrease"
+    )
+    return guardrail_standing(bool(breached), interval, direction, metric.max_regression)
 
 
 READ_QUANTILES = (0.5, 0.95, 0.99)

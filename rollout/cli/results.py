@@ -60,7 +60,7 @@ def guardrail_verdict(comparison: Mapping[str, Any], metric: Mapping[str, Any]) 
     `inconclusive` while it may still reach it or does not exist yet."""
     detail = comparison.get("verdict_detail")
     if isinstance(detail, str) and detail:
-        return detail
+        return detail.replace("_", " ")  # the API's `within_tolerance` reads `within tolerance`
     if comparison.get("breached"):
         return BREACHED
     bounds = judged_interval(comparison, metric)

@@ -14,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from experiments.guardrail_standing import guardrail_standing
+
 Tone = Literal["good", "bad", "neutral"]
 
 
@@ -58,17 +60,15 @@ def judged_interval(
 def _guardrail(metric: Mapping[str, Any], comparison: Mapping[str, Any]) -> Verdict:
     tolerance = float(metric.get("max_regression") or 0.0)
     allowed = f"the {percent(tolerance)} tolerance" if tolerance else "no tolerated harm"
-    if comparison.get("breached"):
-        return Verdict(f"breached: harm beyond {allowed}", "bad")
     interval = judged_interval(metric, comparison)
+    direction: Literal["increase", "decrease"] = (
+        "increase" if metric.get("direction") == "increase" else "decrease"
+    )
+    standing = guardrail_standing(bool(comparison.get("breached")), interval, direction, tolerance)
+    if standing == "breached":
+        return Verdict(f"breached: harm beyond {allowed}", "bad")
+    if standing == "within_tolerance":
+        return Verdict(f"within {allowed}", "good")
     if interval is None:
         return Verdict("not enough data yet", "neutral")
-    # The harmful end: the upper one for a metric that should decrease, the lower one otherwise;
-    # an unbounded end (null) could still be anything.
-    if metric.get("direction", "decrease") == "decrease":
-        harmful = interval[1]
-    else:
-        harmful = None if interval[0] is None else -interval[0]
-    if harmful is not None and harmful <= tolerance:
-        return Verdict(f"within {allowed}", "good")
     return Verdict(f"not yet known: could still exceed {allowed}", "neutral")
