@@ -5,15 +5,15 @@ in one pipelined round trip. Each script call is atomic, so concurrent writers c
 an event id twice nor lose an update of a user's totals or of the variant sums.
 
 Dedupe: the first time an event id is counted for an experiment, it is remembered with the
-second it was counted, as a field of the hash of its time bucket (`keys.event_ids_counted`;
-buckets an eighth of the dedupe window wide, each expiring as a whole once none of its ids can
-count any more). The window is `Settings.dedupe_window_s` (env `ROLLOUT_DEDUPE_WINDOW_S`,
-default 7 days), in whole seconds: an id counted at second t is a duplicate up to second
-t + window - 1 and is counted again from t + window on, as with the key of its own that
-`keys.event_seen` used to set (SET NX EX window); those keys are still read, so ids counted
-before the buckets stay duplicates until they expire. The same id sent again within the window
-is a duplicate, after it it would be
-counted again. The scope is the experiment (its keys share one Cluster slot): one id sent for
+second it was counted, as a field of a shard of the hash of its time bucket
+(`keys.event_ids_counted`; buckets an eighth of the dedupe window wide, sharded so that each
+shard stays small enough for Redis's compact encoding, expiring as a whole once none of its
+ids can count any more; lua/ingest_events.lua). The window is `Settings.dedupe_window_s` (env
+`ROLLOUT_DEDUPE_WINDOW_S`, default 7 days), in whole seconds: an id counted at second t is a
+duplicate up to second t + window - 1 and is counted again from t + window on, as with the key
+of its own that `keys.event_seen` used to set (SET NX EX window); those keys are still read, so
+ids counted before the buckets stay duplicates until they have expired. The scope is the
+experiment (its keys share one Cluster slot): one id sent for
 two experiments counts once in each. An event of a user without a recorded exposure does not
 mark its id, so a client that sends an event before the exposure that explains it can retry it.
 
@@ -24,6 +24,7 @@ Results read only the experiment's definition and its sufficient statistics hash
 from __future__ import annotations
 
 import time
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
@@ -119,7 +120,9 @@ class EventStore:
             for metric, (code, cap, sketch) in types.items():
                 header += [metric, code, cap, sketch]
             dedupe = [second, str(bucket_s), keys.event_ids_counted(experiment, bucket_s)]
-            calls.append((script_keys, header + args + dedupe + [str(len(seen))]))
+            dedupe += [str(len(seen))]
+            dedupe += [str(zlib.crc32(writes[p].event_id.encode())) for p in positions]
+            calls.append((script_keys, header + args + dedupe))
         outcomes: list[Outcome] = [Outcome.ACCEPTED] * len(writes)
         for positions, answer in zip(
             by_experiment.values(), self._scripts.run_many("ingest_events", calls), strict=True

@@ -62,8 +62,9 @@ def event_seen(key: str, event_id: str) -> str:
 
 
 def event_ids_counted(key: str, bucket_s: int) -> str:
-    """Prefix of the hashes event id -> unix second it was counted, one a time bucket of
-    `bucket_s` seconds: ingest_events.lua appends the bucket's number (unix seconds // bucket_s)."""
+    """Prefix of the hashes event id -> the second it was counted (from its bucket's start), one
+    a shard of a time bucket of `bucket_s` seconds: ingest_events.lua appends
+    "<bucket>:<shard>" (bucket = unix seconds // bucket_s), and "meta" for the shard counts."""
     return f"{_exp(key)}:counted:{bucket_s}:"
 
 

@@ -168,11 +168,11 @@ def test_a_bucket_expires_once_none_of_its_ids_can_count(store: Store) -> None:
     define(store)
     expose(store, {"a": 0})
     store.events.ingest([mean_event("1", "a", 2.0)], 3600, now=T0 + 10)
-    bucket = keys.event_ids_counted(EXP, 450) + str((T0 + 10) // 450)
-    assert store.redis.hget(bucket, "1") == str(T0 + 10)
+    bucket = keys.event_ids_counted(EXP, 450) + f"{T0 // 450}:0"  # a first bucket: one shard
+    assert store.redis.hget(bucket, "1") == "10"  # the second it was counted, from T0
     # The bucket starts at T0 and ends at T0 + 450; its last id counts until T0 + 450 + 3600.
     assert 4030 <= store.redis.ttl(bucket) <= 4040
-    assert store.redis.keys(keys.event_seen(EXP, "*")) == []
+    assert not store.redis.exists(keys.event_seen(EXP, "1"))
 
 
 def test_an_id_marked_by_its_own_key_before_buckets_stays_a_duplicate(store: Store) -> None:
@@ -266,3 +266,21 @@ def test_snapshot_reads_two_keys_whatever_the_number_of_users(store: Store) -> N
 
 def _commands_processed(store: Store) -> int:
     return int(store.redis.info("stats")["total_commands_processed"])
+
+
+def test_a_bucket_after_a_busy_one_is_sharded_compactly_and_still_dedupes(store: Store) -> None:
+    # A window of 80 s: buckets of 10 s. The first bucket has one shard (nothing came before);
+    # the next is split for the 1000 ids of the first, each shard small enough for a ziplist.
+    define(store)
+    expose(store, {"a": 0})
+    first = [mean_event(f"first-{i}", "a", 1.0) for i in range(1000)]
+    second = [mean_event(f"second-{i}", "a", 1.0) for i in range(1000)]
+    assert set(store.events.ingest(first, 80, now=T0)) == {Outcome.ACCEPTED}
+    assert set(store.events.ingest(second, 80, now=T0 + 10)) == {Outcome.ACCEPTED}
+    assert set(store.events.ingest(first + second, 80, now=T0 + 15)) == {Outcome.DUPLICATE}
+    bucket = keys.event_ids_counted(EXP, 10) + f"{T0 // 10 + 1}:"
+    shards = [bucket + str(shard) for shard in range(16)]
+    assert store.redis.exists(*shards) == 16 and not store.redis.exists(bucket + "16")
+    encodings = {store.redis.object("encoding", shard) for shard in shards}
+    assert encodings in ({"ziplist"}, {"listpack"})  # Redis 6 and 7 names of the compact one
+    assert sum(store.redis.hlen(shard) for shard in shards) == 1000

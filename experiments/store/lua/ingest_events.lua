@@ -7,13 +7,18 @@
 -- sketch ("q": keep the quantile sketch, "" not); then four arguments an event:
 --   user id, metric key, value, denominator
 -- and after the n events: now (unix seconds), the bucket width b in seconds, the prefix of the
--- bucket hashes (keys.event_ids_counted, + the bucket number floor(t / b)), and the length of
--- the prefix of the old markers.
--- Dedupe: a counted id is a field of its bucket's hash, valued with the second it was counted;
--- it is a duplicate while now - that second < window (the old SET EX window, exactly). Buckets
--- from floor((now - window) / b) to the current one can hold such ids: with b = ceil(window / 8)
--- at most nine lookups, newest first. A bucket expires b + window after its start, when none of
--- its ids can count any more. An old marker key (before buckets) still makes a duplicate.
+-- bucket hashes (keys.event_ids_counted), the length of the prefix of the old markers, then one
+-- 32-bit hash an event id (CRC-32, which picks the id's shard).
+-- Dedupe: a counted id is a field of a shard of its time bucket (bucket floor(t / b), shard
+-- hash % shards), valued with t - bucket * b; it is a duplicate while now - t < window (the old
+-- SET EX window, exactly, in whole seconds). Buckets from floor((now - window) / b) to the
+-- current one can hold such ids: with b = ceil(window / 8) at most nine, looked up newest first.
+-- A bucket's shard count is fixed when it opens, from the previous bucket's count of ids, so
+-- each shard keeps about SHARD_FILL ids: a hash that small stays in Redis's compact encoding
+-- (hash-max-ziplist-entries, 128 by default), a few bytes an id beyond the id itself. The
+-- prefix .. "meta" hash keeps each bucket's shards ("<bucket>") and ids ("n<bucket>"). A shard
+-- expires b + window after its bucket's start, when none of its ids can count any more. An
+-- old marker key (before buckets) still makes a duplicate.
 -- Returns one code an event: 0 counted now, 1 duplicate (its id was counted before),
 -- 2 not exposed (the user has no recorded exposure; the id is NOT marked, so the event can be
 -- sent again once the exposure is recorded).
@@ -110,26 +115,46 @@ local buckets, old_prefix = ARGV[dedupe + 2], tonumber(ARGV[dedupe + 3])
 local window_s = tonumber(window)
 local current = math.floor(now / width)
 local oldest = math.floor((now - window_s) / width)
-local current_bucket = buckets .. current
-local marked = false
+local meta = buckets .. 'meta'
+local SHARD_FILL = 96
+
+local shards = {}
+for bucket = current, oldest, -1 do
+  shards[bucket] = tonumber(redis.call('HGET', meta, bucket))
+end
+local opened = shards[current] == nil
+if opened then
+  local previous = tonumber(redis.call('HGET', meta, 'n' .. (current - 1)) or '0')
+  local count = 1
+  while count * SHARD_FILL < previous do
+    count = count * 2
+  end
+  shards[current] = count
+end
+local marked, touched = 0, {}
 
 -- Counted before (true), or now marked as counted (false).
-local function seen(marker)
+local function seen(marker, hash)
   local id = string.sub(marker, old_prefix + 1)
   for bucket = current, oldest, -1 do
-    local at = redis.call('HGET', buckets .. bucket, id)
-    if at then
-      if now - tonumber(at) < window_s then
-        return true
+    local count = shards[bucket]
+    if count then
+      local at = redis.call('HGET', buckets .. bucket .. ':' .. hash % count, id)
+      if at then
+        if now - (bucket * width + tonumber(at)) < window_s then
+          return true
+        end
+        break
       end
-      break
     end
   end
   if redis.call('EXISTS', marker) == 1 then
     return true
   end
-  redis.call('HSET', current_bucket, id, now)
-  marked = true
+  local shard = buckets .. current .. ':' .. hash % shards[current]
+  redis.call('HSET', shard, id, now - current * width)
+  touched[shard] = true
+  marked = marked + 1
   return false
 end
 
@@ -140,7 +165,7 @@ for i = 1, events do
   local variant = exposure(user)
   if not variant then
     out[i] = 2
-  elseif seen(KEYS[3 + i]) then
+  elseif seen(KEYS[3 + i], tonumber(ARGV[dedupe + 3 + i])) then
     out[i] = 1
   else
     out[i] = 0
@@ -201,9 +226,18 @@ local function flush(key, values, dirty, format)
   end
 end
 
-if marked then
-  -- Its last id can count until (current + 1) * width + window, none after.
-  redis.call('EXPIRE', current_bucket, (current + 1) * width + window_s - now)
+if marked > 0 then
+  -- The bucket's last id can count until (current + 1) * width + window, none after.
+  local ttl = (current + 1) * width + window_s - now
+  for shard in pairs(touched) do
+    redis.call('EXPIRE', shard, ttl)
+  end
+  if opened then
+    redis.call('HSET', meta, current, shards[current])
+    redis.call('HDEL', meta, current - 10, 'n' .. (current - 10))
+  end
+  redis.call('HINCRBY', meta, 'n' .. current, marked)
+  redis.call('EXPIRE', meta, ttl)
 end
 flush(stats, sums, sums_dirty, num)
 flush(totals, user_totals, totals_dirty, tostring)
