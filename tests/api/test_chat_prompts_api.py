@@ -214,3 +214,12 @@ def test_assignment_and_the_sdk_config_carry_the_messages(
     assert seen == {(2, "Summarize: {{ text }}", "None"), (1, None, str(MESSAGES))}
     variants = config["experiments"][0]["variants"]
     assert [v["prompt"]["messages"] for v in variants] == [None, MESSAGES]
+
+
+def test_a_chat_prompt_is_portable_only_when_every_message_is(editor: Api) -> None:
+    beyond = {"role": "user", "content": "{{ '\\x41' }}"}
+
+    portable = answer_of(create(editor))
+    not_portable = answer_of(create(editor, name="beyond", messages=[MESSAGES[0], beyond]))
+
+    assert (portable["portable"], not_portable["portable"]) == (True, False)
