@@ -8,7 +8,8 @@ is refused once a newer token has applied to the experiment (experiments/store/c
 One evaluation (`evaluate_once`, also behind `POST /api/v1/experiments/{key}/evaluate`):
 
 1. read the definition and the sufficient statistics in one round trip;
-2. compute the results document and the decision (pure: experiments/analysis.py, experiments/decision.py);
+2. compute the results document and the decision (pure: experiments/analysis.py and
+   experiments/decision.py);
 3. write everything it changes in one Lua script: the experiment (compare-and-set on its
    revision), its history entries with the figures, the decision record, a results snapshot on
    the timeline, and a follow-up entry. A crash before the script leaves nothing written, after
