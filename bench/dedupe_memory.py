@@ -32,6 +32,7 @@ import redis
 
 from experiments.model import Experiment, HistoryEntry, MetricType
 from experiments.store import Store, keys
+from experiments.store.connection import connect
 from experiments.store.events import EventWrite, Outcome, dedupe_bucket_s
 from experiments.store.exposures import ExposureWrite
 from rollout.embedded import EmbeddedRedis
@@ -117,7 +118,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-dedupe-") as directory:
         server = EmbeddedRedis(directory, persistent=False).start()
         try:
-            store = Store.from_url(server.url)
+            # A generous timeout: on a loaded machine a batch may wait longer than a request may.
+            store = Store(connect(server.url, timeout_s=60.0))
             client = redis.Redis.from_url(server.url)
             users = prepare(store)
             started = time.perf_counter()

@@ -90,7 +90,9 @@ def route(
                 return Response(status=204)
             if isinstance(payload, BaseModel):
                 payload = payload.model_dump(mode="json")
-            return jsonify(payload), code
+            response = jsonify(payload)
+            response.status_code = code  # set directly: a (body, status) tuple is parsed again
+            return response
 
         blueprint.add_url_rule(rule, view.__name__, wrapper, methods=[method])
         auth_errors = (401, 403, 429) if role_tuple is not None else ()
