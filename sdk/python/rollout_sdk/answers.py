@@ -25,6 +25,9 @@ class Prompt:
     model: str | None
     params: Mapping[str, Any]
     messages: tuple[ChatMessage, ...] | None = None
+    portable: bool | None = None
+    """Whether the TypeScript SDK renders this version to the same text (None: an older service
+    did not say)."""
 
     @property
     def is_chat(self) -> bool:
@@ -76,6 +79,7 @@ class Prompt:
             "messages": None if self.messages is None else [dict(m) for m in self.messages],
             "model": self.model,
             "params": dict(self.params),
+            "portable": self.portable,
         }
 
 

@@ -279,6 +279,7 @@ class RolloutClient:
             if not isinstance(number, int) or isinstance(number, bool):
                 raise ValueError(f"version {number!r} is not a number")
             params = document.get("params")
+            portable = document.get("portable")
             prompt = Prompt(
                 name=name,
                 version=number,
@@ -286,6 +287,7 @@ class RolloutClient:
                 model=document.get("model"),
                 params=MappingProxyType(dict(params or {})),
                 messages=messages_of(read_messages(document.get("messages"), f"prompt {name}")),
+                portable=portable if isinstance(portable, bool) else None,
             )
         except (requests.RequestException, ValueError, TypeError, KeyError, AttributeError) as exc:
             self._failed_prompts[(name, label)] = config_version

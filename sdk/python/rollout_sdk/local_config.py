@@ -78,6 +78,7 @@ def prompt_of(content: PromptContent | None) -> Prompt | None:
         model=content["model"],
         params=MappingProxyType(dict(content["params"])),
         messages=messages_of(content.get("messages")),
+        portable=content.get("portable"),
     )
 
 
