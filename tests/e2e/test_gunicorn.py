@@ -140,7 +140,7 @@ def test_a_revoked_key_is_refused_by_both_workers_at_once(gunicorn: Server) -> N
     _both_workers(gunicorn, "before-revoke")  # both have the key in their cache now
     assert gunicorn.request("DELETE", "/api/v1/keys/soon-revoked").status_code == 204
     after = gunicorn.spread(100, "GET", "/api/v1/sdk/config", "after-revoke", key=secret)
-    assert [r.status_code for r in after] == [401] * 100
+    assert len(after) >= 100 and {r.status_code for r in after} == {401}
     assert all(set(statuses) == {401}
                for statuses in _both_workers(gunicorn, "after-revoke").values())
 
