@@ -18,13 +18,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-LATENCY_MS: Final = "latency_ms"
-TTFT_MS: Final = "ttft_ms"
-INPUT_TOKENS: Final = "input_tokens"
-OUTPUT_TOKENS: Final = "output_tokens"
-CACHED_INPUT_TOKENS: Final = "cached_input_tokens"
-COST_USD: Final = "cost_usd"
-LLM_ERROR: Final = "llm_error"
+# The keys are the SDK's (what its integrations record), written once there.
+from rollout_sdk.llm.measurement import (
+    CACHED_INPUT_TOKENS,
+    COST_USD,
+    INPUT_TOKENS,
+    LATENCY_MS,
+    LLM_ERROR,
+    OUTPUT_TOKENS,
+    TTFT_MS,
+)
 
 PRESET_FIELD: Final = "preset"
 
