@@ -161,10 +161,11 @@ def start_gunicorn(
     return server
 
 
-@pytest.fixture(scope="module")
-def gunicorn(
+def gunicorn_on_empty_redis(
     redis_server: EmbeddedRedis, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
+    """Real gunicorn on the session's Redis, emptied first; it must stop cleanly afterwards.
+    Suites wrap it in a fixture of the scope they need."""
     client = redis.Redis.from_url(redis_server.url)
     client.flushall()
     client.close()
@@ -172,3 +173,10 @@ def gunicorn(
     yield server
     code = stop(server.process)
     assert code == 0, tail(server.log)
+
+
+@pytest.fixture(scope="module")
+def gunicorn(
+    redis_server: EmbeddedRedis, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    yield from gunicorn_on_empty_redis(redis_server, tmp_path_factory)

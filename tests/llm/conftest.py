@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import pytest
-import redis
 import requests
 
 from experiments.stats.moments import Moments, RatioMoments
@@ -24,7 +23,7 @@ from experiments.store import Store
 from rollout.embedded import EmbeddedRedis
 from rollout_sdk import RolloutClient
 from tests.conftest import ADMIN_KEY
-from tests.e2e.conftest import Server, start_gunicorn, stop, tail
+from tests.e2e.conftest import Server, gunicorn_on_empty_redis
 from tests.llm.local_providers import Behaviour, LocalProvider
 
 T = TypeVar("T")
@@ -103,13 +102,7 @@ class Service:
 def gunicorn(
     redis_server: EmbeddedRedis, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
-    client = redis.Redis.from_url(redis_server.url)
-    client.flushall()
-    client.close()
-    server = start_gunicorn(tmp_path_factory.mktemp("gunicorn"), redis_server.url)
-    yield server
-    code = stop(server.process)
-    assert code == 0, tail(server.log)
+    yield from gunicorn_on_empty_redis(redis_server, tmp_path_factory)
 
 
 @pytest.fixture(scope="package")
