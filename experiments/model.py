@@ -13,6 +13,7 @@ from itertools import pairwise
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -142,6 +143,12 @@ class Metric(Strict):
         strict=True,
         description="mean metrics: judge this quantile of the events' values (0.95 for p95)",
     )
+    covariate: Key | None = Field(
+        default=None,
+        description="the exposure's covariate (`covariates` of assign and exposures) CUPED"
+        " adjusts binary and mean metrics for, e.g. the user's requests of the last week (a"
+        " ratio metric's results say it is not adjusted)",
+    )
 
     @model_validator(mode="after")
     def _cap_needs_a_total(self) -> Metric:
@@ -156,6 +163,49 @@ class Metric(Strict):
 
 MetricList = Annotated[list[Metric], BeforeValidator(expand_presets)]
 """Metrics as declared: `{"preset": "llm"}` entries stand for the standard LLM metrics."""
+
+
+MAX_SEGMENT_DIMENSIONS = 3
+MAX_SEGMENT_VALUES = 20
+OTHER_SEGMENT = "other"
+"""The segment of every user whose attribute is none of the declared values (or absent)."""
+
+
+class Segment(Strict):
+    """A dimension results are broken down by: an exposure attribute and its declared values.
+
+    Declared values bound the number of segments (at most 21 a dimension with `other`), so the
+    store keeps a few sums per segment and never a set of the values seen."""
+
+    attribute: str = Field(min_length=1, max_length=200, description="an exposure attribute")
+    values: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        min_length=1,
+        max_length=MAX_SEGMENT_VALUES,
+        description="the values with a segment of their own; every other value is `other`",
+    )
+
+    @field_validator("values")
+    @classmethod
+    def _distinct(cls, values: list[str]) -> list[str]:
+        if len(set(values)) != len(values):
+            raise ValueError("segment values must be unique")
+        if OTHER_SEGMENT in values:
+            raise ValueError(f"{OTHER_SEGMENT!r} is the segment of the undeclared values")
+        return values
+
+
+def _distinct_attributes(segments: list[Segment]) -> list[Segment]:
+    attributes = [s.attribute for s in segments]
+    if len(set(attributes)) != len(attributes):
+        raise ValueError("each attribute is one segment dimension: attributes must be unique")
+    return segments
+
+
+Segments = Annotated[
+    list[Segment],
+    AfterValidator(_distinct_attributes),
+    Field(max_length=MAX_SEGMENT_DIMENSIONS),
+]
 
 
 class Stage(Strict):
@@ -199,6 +249,7 @@ class ExperimentFields(Strict):
         description="share of the layer this experiment takes; default half its largest free range",
     )
     metrics: MetricList = Field(default_factory=list, max_length=MAX_METRICS)
+    segments: Segments = Field(default_factory=list)
     alpha: float = Field(default=0.05, gt=0.0, lt=0.5, strict=True)
     rollout: RolloutPlan | None = None
     review: StrictFlag = False
@@ -259,7 +310,9 @@ class ExperimentCreate(ExperimentFields):
     """The body of POST /api/v1/experiments."""
 
 
-NOT_NULLABLE = ("name", "traffic", "variants", "control", "metrics", "alpha", "review", "webhooks")
+NOT_NULLABLE = (
+    "name", "traffic", "variants", "control", "metrics", "segments", "alpha", "review", "webhooks"
+)
 """The PATCH fields an experiment always has: `null` is refused rather than stored."""
 
 
@@ -274,6 +327,7 @@ class ExperimentPatch(Strict):
     variants: list[Variant] | None = Field(default=None, min_length=2, max_length=MAX_VARIANTS)
     control: Key | None = None
     metrics: MetricList | None = Field(default=None, max_length=MAX_METRICS)
+    segments: Segments | None = None
     layer: Key | None = None
     layer_share: float | None = Field(default=None, gt=0.0, le=1.0, strict=True)
     alpha: float | None = Field(default=None, gt=0.0, lt=0.5, strict=True)
@@ -302,7 +356,9 @@ class ExperimentPatch(Strict):
         return value
 
 
-DRAFT_ONLY_FIELDS = frozenset({"variants", "control", "metrics", "layer", "layer_share"})
+DRAFT_ONLY_FIELDS = frozenset(
+    {"variants", "control", "metrics", "segments", "layer", "layer_share"}
+)
 
 
 class ResolvedPrompt(BaseModel):
