@@ -56,6 +56,8 @@ class EventWrite(NamedTuple):
     """The metric's cap on each user's total (`Metric.cap`), applied by the store's script."""
     sketched: bool = False
     """Whether the store counts the value in the metric's quantile sketch (`Metric.quantile`)."""
+    shards: int = 1
+    """The experiment's `shards`: the store counts the event in its user's shard."""
 
 
 class Rejection(NamedTuple):
@@ -106,6 +108,7 @@ def event_write(experiment: Experiment | None, event: MetricEvent) -> EventWrite
         denominator=denominator,
         cap=metric.cap,
         sketched=metric.quantile is not None,
+        shards=experiment.shards,
     )
 
 

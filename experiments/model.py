@@ -27,6 +27,7 @@ from pydantic import (
 from experiments.json_bounds import check_json
 from experiments.llm_metrics import expand_presets
 from experiments.timestamps import as_rfc3339, described
+from rollout_sdk.kernel.hashing import MAX_SHARDS
 
 KEY_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 KEY_RE = re.compile(KEY_PATTERN)
@@ -256,6 +257,14 @@ class ExperimentFields(Strict):
     webhooks: list[Annotated[str, Field(pattern=r"^https?://", max_length=2000)]] = Field(
         default_factory=list, max_length=10
     )
+    shards: int = Field(
+        default=1,
+        ge=1,
+        le=MAX_SHARDS,
+        strict=True,
+        description="storage shards of the per-user state, fixed at creation: one experiment's"
+        " ingestion spreads over up to this many Redis Cluster masters (docs/scaling.md)",
+    )
 
     # Field validators rather than one model validator, so a 422 names the field that is wrong.
     @field_validator("variants")
@@ -337,6 +346,16 @@ class ExperimentPatch(Strict):
         default=None, max_length=10
     )
     reason: str | None = Field(default=None, max_length=2000, description="why, for the history")
+    shards: int | None = Field(default=None, description="refused: fixed at creation")
+
+    @field_validator("shards", mode="before")
+    @classmethod
+    def _shards_fixed(cls, value: Any) -> Any:
+        """The shard count decides where every user's data lives: changing it would lose them."""
+        raise ValueError(
+            "shards is fixed when the experiment is created; create a new experiment for another"
+            " shard count"
+        )
 
     @field_validator(*NOT_NULLABLE, mode="before")
     @classmethod

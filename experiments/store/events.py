@@ -1,8 +1,11 @@
 """Metric events in Redis: counted once each, aggregated per user, summarised per variant.
 
-Ingestion (`EventStore.ingest`) runs `lua/ingest_events.lua` once per experiment of a batch, all
-in one pipelined round trip. Each script call is atomic, so concurrent writers can neither count
-an event id twice nor lose an update of a user's totals or of the variant sums.
+Ingestion (`EventStore.ingest`) runs `lua/ingest_events.lua` once per experiment and shard of a
+batch, all in one pipelined round trip (one per node on a Cluster). Each script call is atomic, so
+concurrent writers can neither count an event id twice nor lose an update of a user's totals or
+of the variant sums. An experiment of `shards: N` keeps each user's exposure, totals, sums and
+dedupe markers in the user's shard (`keys`; the kernel's `shard_of`), so its ingestion spreads
+over the masters holding its N slots instead of one.
 
 Dedupe: the first time an event id is counted for an experiment, it is remembered with the
 second it was counted, as a field of a shard of the hash of its time bucket
@@ -13,16 +16,21 @@ ids can count any more; lua/ingest_events.lua). The window is `Settings.dedupe_w
 duplicate up to second t + window - 1 and is counted again from t + window on, as with the key
 of its own that `keys.event_seen` used to set (SET NX EX window); those keys are still read, so
 ids counted before the buckets stay duplicates until they have expired. The scope is the
-experiment (its keys share one Cluster slot): one id sent for
-two experiments counts once in each. An event of a user without a recorded exposure does not
-mark its id, so a client that sends an event before the exposure that explains it can retry it.
+experiment's shard (its keys share one Cluster slot): one id sent for two experiments counts
+once in each. Exactly-once holds all the same: a retried event carries the same user, so it
+lands in the same shard, where its id was marked. (Only one id reused for two users of one
+experiment could count once per shard: ids are per event, the client's `event_id` is fresh.) An
+event of a user without a recorded exposure does not mark its id, so a client that sends an
+event before the exposure that explains it can retry it.
 
-Results read only the experiment's definition and its sufficient statistics hash
-(`EventStore.snapshot`, one round trip), whatever the number of users or events.
+Results read only the experiment's definition and its sufficient statistics hashes
+(`EventStore.snapshot`: one round trip, two with several shards, whose sums it adds), whatever
+the number of users or events.
 """
 
 from __future__ import annotations
 
+import math
 import time
 import zlib
 from collections.abc import Mapping, Sequence
@@ -38,6 +46,7 @@ from experiments.stats.sufficient import MetricStats, SufficientStats
 from experiments.store import keys
 from experiments.store.connection import Redis
 from experiments.store.scripts import Scripts
+from experiments.store.shard_routing import group_by_shard
 
 __all__ = [
     "DEFAULT_DEDUPE_WINDOW_S",
@@ -87,20 +96,19 @@ class EventStore:
             return []
         if dedupe_window_s < 1:
             raise ValueError(f"the dedupe window must be >= 1 s, got {dedupe_window_s}")
-        by_experiment: dict[str, list[int]] = {}
-        for position, write in enumerate(writes):
-            by_experiment.setdefault(write.experiment, []).append(position)
+        by_shard = group_by_shard(writes)
         calls = []
         window = str(dedupe_window_s)
         bucket_s = dedupe_bucket_s(dedupe_window_s)
         second = str(int(time.time() if now is None else now))
-        for experiment, positions in by_experiment.items():
-            seen = keys.event_seen(experiment, "")  # + the event id is that event's marker
+        for (experiment, shard), positions in by_shard.items():
+            # + the event id is that event's marker
+            seen = keys.event_seen(experiment, "", shard)
             types: dict[str, tuple[str, str, str]] = {}
             script_keys = [
-                keys.exposures(experiment),
-                keys.sufficient_stats(experiment),
-                keys.user_totals(experiment),
+                keys.exposures(experiment, shard),
+                keys.sufficient_stats(experiment, shard),
+                keys.user_totals(experiment, shard),
             ]
             args: list[str] = []
             for position in positions:
@@ -119,20 +127,24 @@ class EventStore:
             header = [window, str(len(types))]
             for metric, (code, cap, sketch) in types.items():
                 header += [metric, code, cap, sketch]
-            dedupe = [second, str(bucket_s), keys.event_ids_counted(experiment, bucket_s)]
+            dedupe = [second, str(bucket_s), keys.event_ids_counted(experiment, bucket_s, shard)]
             dedupe += [str(len(seen))]
             dedupe += [str(zlib.crc32(writes[p].event_id.encode())) for p in positions]
             calls.append((script_keys, header + args + dedupe))
         outcomes: list[Outcome] = [Outcome.ACCEPTED] * len(writes)
         for positions, answer in zip(
-            by_experiment.values(), self._scripts.run_many("ingest_events", calls), strict=True
+            by_shard.values(), self._scripts.run_many("ingest_events", calls), strict=True
         ):
             for position, code in zip(positions, answer, strict=True):
                 outcomes[position] = Outcome(int(code))
         return outcomes
 
     def snapshot(self, experiment_key: str) -> Snapshot:
-        """The definition and the sufficient statistics in one round trip; NotFound if absent."""
+        """The definition and the sufficient statistics; NotFound if absent.
+
+        One round trip reads the definition with shard 0's stats (the same slot); an experiment
+        of more shards takes one more, every other shard's stats pipelined (per node on a
+        Cluster), summed field by field: every field is a sum, a count or a sketch bucket."""
         pipe = self._redis.pipeline(transaction=False)
         pipe.get(keys.experiment(experiment_key))
         pipe.hgetall(keys.sufficient_stats(experiment_key))
@@ -140,7 +152,22 @@ class EventStore:
         if raw_definition is None:
             raise NotFound(f"experiment {experiment_key!r} not found")
         experiment = Experiment.model_validate_json(raw_definition)
+        if experiment.shards > 1:
+            pipe = self._redis.pipeline(transaction=False)
+            for shard in range(1, experiment.shards):
+                pipe.hgetall(keys.sufficient_stats(experiment_key, shard))
+            raw_stats = summed_stats([raw_stats, *pipe.execute()])
         return Snapshot(experiment, decode_stats(experiment, raw_stats))
+
+
+def summed_stats(shards: Sequence[Mapping[str, str]]) -> dict[str, float]:
+    """The stats hashes of an experiment's shards as one: each field summed over the shards
+    (math.fsum: the correctly rounded sum, whatever the order the shards are read in)."""
+    values: dict[str, list[float]] = {}
+    for raw in shards:
+        for field, value in raw.items():
+            values.setdefault(field, []).append(float(value))
+    return {field: math.fsum(parts) for field, parts in values.items()}
 
 
 def dedupe_bucket_s(window_s: int) -> int:
@@ -149,7 +176,7 @@ def dedupe_bucket_s(window_s: int) -> int:
     return -(-window_s // 8)
 
 
-def decode_stats(experiment: Experiment, raw: Mapping[str, str]) -> SufficientStats:
+def decode_stats(experiment: Experiment, raw: Mapping[str, str | float]) -> SufficientStats:
     """Typed sums from the stats hash; a field never written reads as zero.
 
     Fields: `users:<v>` (exposed users of variant index v, written by record_exposures.lua) and
@@ -191,7 +218,7 @@ def decode_stats(experiment: Experiment, raw: Mapping[str, str]) -> SufficientSt
 
 
 def _sketches(
-    experiment: Experiment, raw: Mapping[str, str]
+    experiment: Experiment, raw: Mapping[str, str | float]
 ) -> dict[str, tuple[QuantileSketch, ...]]:
     """The quantile sketches of the metrics with a `quantile`, from their bucket fields."""
     sketched = {metric.key for metric in experiment.metrics if metric.quantile is not None}

@@ -1,4 +1,9 @@
-"""First exposures: which variant a user saw first is the user's variant for analysis."""
+"""First exposures: which variant a user saw first is the user's variant for analysis.
+
+An experiment of `shards: N` keeps each user's exposure in the user's shard (`keys`, the
+kernel's `shard_of`): one script call per (experiment, shard) of a batch, so on a Redis Cluster a
+hot experiment's exposures spread over the masters holding its shards.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,8 @@ from dataclasses import dataclass
 from experiments.store import keys
 from experiments.store.connection import Redis
 from experiments.store.scripts import Scripts
+from experiments.store.shard_routing import group_by_shard
+from rollout_sdk.kernel.hashing import shard_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,6 +22,8 @@ class ExposureWrite:
     experiment: str
     user_id: str
     variant_index: int
+    shards: int = 1
+    """The experiment's `shards`: the store routes the write to the user's shard."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,31 +38,36 @@ class ExposureStore:
         self._scripts = scripts
 
     def record(self, writes: Sequence[ExposureWrite], now: float) -> list[ExposureRecord]:
-        """Set-if-absent every exposure in one pipelined round trip (one script per experiment).
+        """Set-if-absent every exposure in one pipelined round trip (one script per experiment
+        and shard).
 
         Answers in the order of `writes`, each with the variant that stands for the user (the
         first one ever recorded) and whether this call recorded it.
         """
         if not writes:
             return []
-        by_experiment: dict[str, list[int]] = {}
-        for position, write in enumerate(writes):
-            by_experiment.setdefault(write.experiment, []).append(position)
+        by_shard = group_by_shard(writes)
         stamp = str(int(now))
         calls = []
-        for experiment, positions in by_experiment.items():
+        for (experiment, shard), positions in by_shard.items():
             args: list[str] = []
             for position in positions:
                 write = writes[position]
                 args += [write.user_id, str(write.variant_index), stamp]
-            calls.append(([keys.exposures(experiment), keys.sufficient_stats(experiment)], args))
+            script_keys = [
+                keys.exposures(experiment, shard),
+                keys.sufficient_stats(experiment, shard),
+            ]
+            calls.append((script_keys, args))
         answers = self._scripts.run_many("record_exposures", calls)
         records: list[ExposureRecord | None] = [None] * len(writes)
-        for (_, positions), answer in zip(by_experiment.items(), answers, strict=True):
+        for positions, answer in zip(by_shard.values(), answers, strict=True):
             for position, (variant, recorded) in zip(positions, answer, strict=True):
                 records[position] = ExposureRecord(int(variant), bool(recorded))
         return [r for r in records if r is not None]
 
-    def variant_of(self, experiment: str, user_id: str) -> int | None:
-        raw = self._redis.hget(keys.exposures(experiment), user_id)
+    def variant_of(self, experiment: str, user_id: str, shards: int = 1) -> int | None:
+        """The variant index of the user's first exposure, read from the user's shard."""
+        shard = shard_of(user_id, experiment, shards)
+        raw = self._redis.hget(keys.exposures(experiment, shard), user_id)
         return None if raw is None else int(raw.split(":", 1)[0])

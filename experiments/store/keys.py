@@ -3,6 +3,14 @@
 All keys live under `rollout:`. An experiment's keys share the hash tag `{exp:<key>}` and a
 prompt's keys the tag `{prompt:<name>}`, so every multi-key script touches one Cluster slot.
 Global keys (indexes, the configuration version, API keys) are only ever used one at a time.
+
+An experiment with `shards: N` keeps its per-user state (exposures, sufficient statistics, user
+totals, dedupe markers) in N parts, shard s of a user given by `shard_of` in the kernel's
+hashing: shard 0 under `{exp:<key>}`, shard s > 0 under `{exp:<key>/s<s>}` (a key never holds a
+"/"), so the shards spread over a Cluster's slots while each script still touches one slot.
+Shard 0 is today's layout exactly: an experiment of one shard, and any data written before
+shards existed, reads unchanged. The definition, history, timeline and controller keys are the
+experiment's alone and stay under `{exp:<key>}`.
 """
 
 from __future__ import annotations
@@ -31,6 +39,10 @@ def _exp(key: str) -> str:
     return f"{PREFIX}:{{exp:{key}}}"
 
 
+def _shard(key: str, shard: int) -> str:
+    return _exp(key) if shard == 0 else f"{PREFIX}:{{exp:{key}/s{shard}}}"
+
+
 def experiment(key: str) -> str:
     """The experiment's definition and state, one JSON document."""
     return f"{_exp(key)}:def"
@@ -40,32 +52,33 @@ def experiment_history(key: str) -> str:
     return f"{_exp(key)}:history"
 
 
-def exposures(key: str) -> str:
+def exposures(key: str, shard: int = 0) -> str:
     """Hash user id -> "<variant index>:<unix seconds>" of the user's first exposure."""
-    return f"{_exp(key)}:exposures"
+    return f"{_shard(key, shard)}:exposures"
 
 
-def sufficient_stats(key: str) -> str:
+def sufficient_stats(key: str, shard: int = 0) -> str:
     """Hash of running sums per variant and metric; results read only this and the definition."""
-    return f"{_exp(key)}:stats"
+    return f"{_shard(key, shard)}:stats"
 
 
-def user_totals(key: str) -> str:
+def user_totals(key: str, shard: int = 0) -> str:
     """Hash "<metric>|<user>" -> the user's running totals, needed to update sums of squares."""
-    return f"{_exp(key)}:totals"
+    return f"{_shard(key, shard)}:totals"
 
 
-def event_seen(key: str, event_id: str) -> str:
+def event_seen(key: str, event_id: str, shard: int = 0) -> str:
     """Marks an event id as counted; expires after the dedupe window. Written before the
     bucketed `event_ids_counted`, and only read now, until the last of them has expired."""
-    return f"{_exp(key)}:seen:{event_id}"
+    return f"{_shard(key, shard)}:seen:{event_id}"
 
 
-def event_ids_counted(key: str, bucket_s: int) -> str:
+def event_ids_counted(key: str, bucket_s: int, shard: int = 0) -> str:
     """Prefix of the hashes event id -> the second it was counted (from its bucket's start), one
     a shard of a time bucket of `bucket_s` seconds: ingest_events.lua appends
-    "<bucket>:<shard>" (bucket = unix seconds // bucket_s), and "meta" for the shard counts."""
-    return f"{_exp(key)}:counted:{bucket_s}:"
+    "<bucket>:<shard>" (bucket = unix seconds // bucket_s), and "meta" for the shard counts.
+    Those shards split a time bucket's hash; the `shard` argument is the experiment's own."""
+    return f"{_shard(key, shard)}:counted:{bucket_s}:"
 
 
 def timeline(key: str) -> str:

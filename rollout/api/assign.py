@@ -111,7 +111,12 @@ def assign_user(body: AssignRequest) -> Any:
     variants: dict[str, str] = {key: a.variant for key, a in answers.items()}
     if body.track:
         writes = [
-            ExposureWrite(key, body.user_id, snapshot.variant(key, a.variant)[0])
+            ExposureWrite(
+                key,
+                body.user_id,
+                snapshot.variant(key, a.variant)[0],
+                snapshot.experiments[key].shards,
+            )
             for key, a in answers.items()
             if a.in_experiment
         ]
@@ -191,7 +196,10 @@ def record_exposures(body: ExposuresRequest) -> Any:
             continue
         writes.append(
             ExposureWrite(
-                item.experiment, item.user_id, snapshot.variant(item.experiment, item.variant)[0]
+                item.experiment,
+                item.user_id,
+                snapshot.variant(item.experiment, item.variant)[0],
+                snapshot.experiments[item.experiment].shards,
             )
         )
     for record in rt.store.exposures.record(writes, rt.now()):

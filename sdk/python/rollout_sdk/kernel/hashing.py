@@ -27,6 +27,7 @@ SEPARATOR = "\x1f"
 _SEPARATOR_BYTE = b"\x1f"
 _TOP_64_BITS = struct.Struct(">Q").unpack_from
 _TWO_TO_MINUS_53 = 2.0**-53
+_TWO_TO_53 = 2.0**53
 
 
 def encode_text(text: str) -> bytes:
@@ -76,3 +77,40 @@ def variant_salt(seed: str) -> str:
 def layer_salt(layer: str) -> str:
     """Salt shared by every experiment of a layer, so disjoint layer ranges mean disjoint users."""
     return f"layer:{layer}"
+
+
+MAX_SHARDS = 64
+"""The most storage shards an experiment may have (`Experiment.shards`)."""
+
+
+def shard_salt(key: str) -> str:
+    """Salt placing a user in one of the experiment's storage shards. The key and not the seed:
+    the store routes by the key alone, and both are fixed at creation."""
+    return f"{key}:shard"
+
+
+def salted_shard(key: str, shards: int) -> Callable[[str], int]:
+    """`unit -> shard_of(unit, key, shards)` with the salt hashed once, for bulk callers."""
+    if not 1 <= shards <= MAX_SHARDS:
+        raise ValueError(f"shards must be 1..{MAX_SHARDS}, got {shards}")
+    if shards == 1:
+        return _only_shard
+    bucket = salted_bucket(shard_salt(key))
+
+    def shard(unit: str) -> int:
+        # The bucket times 2**53 is the 53-bit integer x again, exactly; x mod shards is exact
+        # integer arithmetic in every language (a double holds x), where floor(bucket * shards)
+        # would need an argument about rounding.
+        return int(bucket(encode_text(unit)) * _TWO_TO_53) % shards
+
+    return shard
+
+
+def shard_of(unit: str, key: str, shards: int) -> int:
+    """Which of the experiment's `shards` holds the user's data: x mod shards, with x the 53-bit
+    integer of `unit` under `shard_salt(key)` (docs/hashing.md); always 0 for one shard."""
+    return salted_shard(key, shards)(unit)
+
+
+def _only_shard(unit: str) -> int:
+    return 0
