@@ -59,6 +59,29 @@ FreeJson = Annotated[
 ]
 """A free JSON object from a client; bounded so that no one value can break the service."""
 
+MAX_COVARIATES = 10
+COVARIATE_MAGNITUDE = 1e15
+"""A covariate's largest size: sums of squares of such values stay finite in doubles."""
+
+Covariates = Annotated[
+    dict[
+        Key,
+        Annotated[
+            float,
+            Field(
+                strict=True, allow_inf_nan=False, ge=-COVARIATE_MAGNITUDE, le=COVARIATE_MAGNITUDE
+            ),
+        ],
+    ],
+    Field(
+        max_length=MAX_COVARIATES,
+        description="numbers measured before the exposure (e.g. the user's requests of the last"
+        " week) that metrics declaring them as `covariate` are adjusted for (CUPED); kept from"
+        " the user's first exposure",
+    ),
+]
+"""What an application may send with an exposure for CUPED: up to 10 finite numbers by name."""
+
 # Numbers and flags are strict at the edge: `"traffic": true`, `"traffic": "1"` and
 # `"track": 0` are mistakes to refuse, not values to coerce.
 StrictFlag = Annotated[bool, Field(strict=True)]
@@ -487,6 +510,13 @@ class Experiment(ExperimentFields):
 
     def metric(self, key: str) -> Metric | None:
         return next((m for m in self.metrics if m.key == key), None)
+
+    def covariate_names(self) -> list[str]:
+        """The distinct covariates of the binary and mean metrics, in order of declaration: a
+        first exposure stores the user's values in this order (experiments/stats/cuped.py)."""
+        adjusted = (m for m in self.metrics if m.type is not MetricType.RATIO)
+        names = (m.covariate for m in adjusted if m.covariate)
+        return list(dict.fromkeys(names))
 
     @property
     def effective_traffic(self) -> float:
