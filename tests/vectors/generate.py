@@ -13,7 +13,9 @@ The file holds
 - `hashes`: unit, salt, the SHA-256 of the hashed bytes, the 53-bit integer and the bucket;
 - `experiments`: assignment-relevant configurations, by name, as the SDK config carries them;
 - `cases`: a user id and attributes against one experiment, the three raw buckets (`layer` is
-  null without a layer), and the expected variant, in_experiment and reason.
+  null without a layer), and the expected variant, in_experiment and reason;
+- `shards`: a user id, an experiment key and a shard count, the 53-bit integer of the id under
+  the shard salt, and the user's storage shard (`shard_of`).
 Non-ASCII text is written as JSON \\u escapes, so a lone surrogate survives the round trip.
 """
 
@@ -31,6 +33,8 @@ from rollout_sdk.kernel.hashing import (
     bucket_of,
     encode_text,
     layer_salt,
+    shard_of,
+    shard_salt,
     traffic_salt,
     variant_salt,
 )
@@ -242,6 +246,22 @@ def cases() -> list[dict[str, Any]]:
     return out
 
 
+SHARD_KEYS = ["summary-tone", "checkout-copy"]
+SHARD_COUNTS = [1, 2, 3, 16, 64]
+
+
+def shard_vectors() -> list[dict[str, Any]]:
+    """Every user under each key and shard count; x is shown so a port can check its integer."""
+    out = []
+    for key in SHARD_KEYS:
+        for user in USERS:
+            x = hash_vector(user, shard_salt(key))["x"]
+            for shards in SHARD_COUNTS:
+                shard = shard_of(user, key, shards)
+                out.append({"unit": user, "key": key, "shards": shards, "x": x, "shard": shard})
+    return out
+
+
 def render(document: dict[str, Any]) -> str:
     """Pretty enough to review in a diff: one hash, experiment or case a line."""
     lines = ["{"]
@@ -269,6 +289,7 @@ def main() -> None:
         "hashes": [hash_vector(unit, salt) for unit, salt in HASH_INPUTS],
         "experiments": EXPERIMENTS,
         "cases": generated,
+        "shards": shard_vectors(),
     }
     OUTPUT.write_text(render(document), encoding="ascii")
     reasons = Counter(case["expected"]["reason"] for case in generated)

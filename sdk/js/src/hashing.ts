@@ -52,3 +52,22 @@ export const trafficSalt = (seed: string): string => `${seed}:traffic`;
 export const variantSalt = (seed: string): string => `${seed}:variant`;
 /** Salt shared by every experiment of a layer, so disjoint ranges mean disjoint users. */
 export const layerSalt = (layer: string): string => `layer:${layer}`;
+
+/** The most storage shards an experiment may have (the service's `shards`). */
+export const MAX_SHARDS = 64;
+/** Salt placing a user in one of an experiment's storage shards: the key, not the seed. */
+export const shardSalt = (key: string): string => `${key}:shard`;
+
+/**
+ * Which of the experiment's `shards` holds the user's data on the service: x mod shards, with x
+ * the 53-bit integer of `unit` under `shardSalt(key)`; exact, since a double holds x. Always 0
+ * for one shard. The SDK never needs it to assign (the service routes its writes); it is here so
+ * that every implementation of docs/hashing.md agrees, checked by the shared vectors.
+ */
+export function shardOf(unit: string, key: string, shards: number): number {
+  if (!Number.isInteger(shards) || shards < 1 || shards > MAX_SHARDS) {
+    throw new RangeError(`shards must be an integer 1..${MAX_SHARDS}, got ${shards}`);
+  }
+  if (shards === 1) return 0;
+  return saltedMessage(shardSalt(key)).top53(unit) % shards;
+}

@@ -7,7 +7,7 @@ export { RolloutClient, type RolloutClientOptions, type ClientStats } from "./cl
 export type { Assignment, SdkDocument } from "./config.js";
 export { compileDocument, answerFor } from "./config.js";
 export { compileExperiment, decide, type Decision, type Reason, type ExperimentDefinition } from "./assignment.js";
-export { bucketOf, messageDigestHex } from "./hashing.js";
+export { bucketOf, messageDigestHex, shardOf } from "./hashing.js";
 export { compileTargeting, type Attributes } from "./targeting.js";
 export { ChatPromptError, Prompt, type ChatMessage, type PromptContent } from "./prompt.js";
 export { renderPortable, portabilityProblem, type RenderLimits } from "./render.js";
