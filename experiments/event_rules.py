@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import NamedTuple, Protocol
 
-from experiments.model import ACTIVE_STATUSES, Experiment, MetricType
+from experiments.model import ACTIVE_STATUSES, Experiment, Metric, MetricType
 
 MAX_MAGNITUDE = 1e15
 """Larger values are refused: squares of per-user sums of such values stay finite in doubles."""
@@ -58,6 +58,8 @@ class EventWrite(NamedTuple):
     """Whether the store counts the value in the metric's quantile sketch (`Metric.quantile`)."""
     shards: int = 1
     """The experiment's `shards`: the store counts the event in its user's shard."""
+    covariate: int | None = None
+    """The position of the metric's covariate among the exposure's (CUPED), None without one."""
 
 
 class Rejection(NamedTuple):
@@ -109,7 +111,15 @@ def event_write(experiment: Experiment | None, event: MetricEvent) -> EventWrite
         cap=metric.cap,
         sketched=metric.quantile is not None,
         shards=experiment.shards,
+        covariate=_covariate_position(experiment, metric),
     )
+
+
+def _covariate_position(experiment: Experiment, metric: Metric) -> int | None:
+    """Where the metric's covariate sits among the values an exposure stores (CUPED)."""
+    if metric.covariate is None or metric.type is MetricType.RATIO:
+        return None
+    return experiment.covariate_names().index(metric.covariate)
 
 
 def _bounded(value: float) -> bool:

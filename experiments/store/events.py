@@ -42,7 +42,7 @@ from experiments.event_rules import DEFAULT_DEDUPE_WINDOW_S, EventWrite
 from experiments.model import Experiment, MetricType
 from experiments.stats.moments import Moments, RatioMoments
 from experiments.stats.sketch import QuantileSketch
-from experiments.stats.sufficient import MetricStats, SufficientStats
+from experiments.stats.sufficient import CovariateSums, MetricStats, SufficientStats
 from experiments.store import keys
 from experiments.store.connection import Redis
 from experiments.store.scripts import Scripts
@@ -104,7 +104,7 @@ class EventStore:
         for (experiment, shard), positions in by_shard.items():
             # + the event id is that event's marker
             seen = keys.event_seen(experiment, "", shard)
-            types: dict[str, tuple[str, str, str]] = {}
+            types: dict[str, tuple[str, str, str, str]] = {}
             script_keys = [
                 keys.exposures(experiment, shard),
                 keys.sufficient_stats(experiment, shard),
@@ -116,7 +116,8 @@ class EventStore:
                 if write.metric not in types:
                     cap = "" if write.cap is None else repr(float(write.cap))
                     sketch = "q" if write.sketched else ""
-                    types[write.metric] = (_TYPE_CODES[write.metric_type], cap, sketch)
+                    covariate = "" if write.covariate is None else str(write.covariate)
+                    types[write.metric] = (_TYPE_CODES[write.metric_type], cap, sketch, covariate)
                 script_keys.append(seen + write.event_id)
                 args += [
                     write.user_id,
@@ -125,8 +126,8 @@ class EventStore:
                     repr(float(write.denominator)),
                 ]
             header = [window, str(len(types))]
-            for metric, (code, cap, sketch) in types.items():
-                header += [metric, code, cap, sketch]
+            for metric, fields in types.items():
+                header += [metric, *fields]
             dedupe = [second, str(bucket_s), keys.event_ids_counted(experiment, bucket_s, shard)]
             dedupe += [str(len(seen))]
             dedupe += [str(zlib.crc32(writes[p].event_id.encode())) for p in positions]
@@ -185,12 +186,36 @@ def decode_stats(experiment: Experiment, raw: Mapping[str, str | float]) -> Suff
     so the sum of squares equals it. With a `Metric.cap` the sums are those of the capped
     totals (the user's mean total, a ratio's numerator), exactly. A metric with a `quantile`
     also has its sketch's buckets `<metric>|<v>|q<i>` and `<metric>|<v>|qz` (values <= 0).
+    Segment i of dimension d has the same fields prefixed by `seg|<d>=<i>|` (no sketch). The
+    covariate at position c of `Experiment.covariate_names` has `cov|<c>|<v>|x` and `xx`
+    (record_exposures.lua), a metric adjusted for it `<metric>|<v>|cxy` (ingest_events.lua).
     """
+    users, metrics = _sums(experiment, raw, "")
+    segments = tuple(
+        tuple(
+            SufficientStats(*_sums(experiment, raw, f"seg|{d}={i}|"))
+            for i in range(len(segment.values) + 1)
+        )
+        for d, segment in enumerate(experiment.segments)
+    )
+    return SufficientStats(
+        users,
+        metrics,
+        _sketches(experiment, raw),
+        _covariate_sums(experiment, raw, users),
+        segments,
+    )
+
+
+def _sums(
+    experiment: Experiment, raw: Mapping[str, str | float], prefix: str
+) -> tuple[tuple[int, ...], dict[str, tuple[MetricStats, ...]]]:
+    """The users per variant and the metrics' sums of the fields that start with `prefix`."""
     variants = range(len(experiment.variants))
-    users = tuple(int(raw.get(f"users:{v}", 0)) for v in variants)
+    users = tuple(int(float(raw.get(f"{prefix}users:{v}", 0))) for v in variants)
 
     def value(metric: str, v: int, name: str) -> float:
-        return float(raw.get(f"{metric}|{v}|{name}", 0.0))
+        return float(raw.get(f"{prefix}{metric}|{v}|{name}", 0.0))
 
     metrics: dict[str, tuple[MetricStats, ...]] = {}
     for metric in experiment.metrics:
@@ -214,7 +239,35 @@ def decode_stats(experiment: Experiment, raw: Mapping[str, str | float]) -> Suff
                     )
                 )
         metrics[m] = tuple(per_variant)
-    return SufficientStats(users, metrics, _sketches(experiment, raw))
+    return users, metrics
+
+
+def _covariate_sums(
+    experiment: Experiment, raw: Mapping[str, str | float], users: Sequence[int]
+) -> dict[str, tuple[CovariateSums, ...]]:
+    """Per binary or mean metric with a covariate, per variant: the sums CUPED needs."""
+    position = {name: c for c, name in enumerate(experiment.covariate_names())}
+    sums: dict[str, tuple[CovariateSums, ...]] = {}
+    for metric in experiment.metrics:
+        if metric.covariate is None or metric.type is MetricType.RATIO:
+            continue
+        m, c = metric.key, position[metric.covariate]
+        per_variant = []
+        for v, n in enumerate(users):
+            y = float(raw.get(f"{m}|{v}|s", 0.0))
+            yy = y if metric.type is MetricType.BINARY else float(raw.get(f"{m}|{v}|ss", 0.0))
+            per_variant.append(
+                CovariateSums(
+                    n,
+                    y,
+                    yy,
+                    float(raw.get(f"cov|{c}|{v}|x", 0.0)),
+                    float(raw.get(f"cov|{c}|{v}|xx", 0.0)),
+                    float(raw.get(f"{m}|{v}|cxy", 0.0)),
+                )
+            )
+        sums[m] = tuple(per_variant)
+    return sums
 
 
 def _sketches(

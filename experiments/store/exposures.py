@@ -3,6 +3,10 @@
 An experiment of `shards: N` keeps each user's exposure in the user's shard (`keys`, the
 kernel's `shard_of`): one script call per (experiment, shard) of a batch, so on a Redis Cluster a
 hot experiment's exposures spread over the masters holding its shards.
+
+A first exposure also keeps what the analysis takes from that moment on: the user's segment in
+each declared dimension and the covariates CUPED adjusts for (`exposure_facts`), and counts the
+user in the segments' and covariates' sums.
 """
 
 from __future__ import annotations
@@ -24,6 +28,10 @@ class ExposureWrite:
     variant_index: int
     shards: int = 1
     """The experiment's `shards`: the store routes the write to the user's shard."""
+    segments: tuple[int, ...] = ()
+    """The user's segment in each declared dimension (`experiments.stats.segments`)."""
+    covariates: tuple[float, ...] = ()
+    """The covariate values in the order of `Experiment.covariate_names` (CUPED); () if none."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +61,7 @@ class ExposureStore:
             args: list[str] = []
             for position in positions:
                 write = writes[position]
-                args += [write.user_id, str(write.variant_index), stamp]
+                args += [write.user_id, str(write.variant_index), stamp, exposure_facts(write)]
             script_keys = [
                 keys.exposures(experiment, shard),
                 keys.sufficient_stats(experiment, shard),
@@ -71,3 +79,12 @@ class ExposureStore:
         shard = shard_of(user_id, experiment, shards)
         raw = self._redis.hget(keys.exposures(experiment, shard), user_id)
         return None if raw is None else int(raw.split(":", 1)[0])
+
+
+def exposure_facts(write: ExposureWrite) -> str:
+    """What the exposure stores after its variant and second (lua/record_exposures.lua):
+    "" without segments and covariates, else "<cells>:<covariates>", comma-separated."""
+    if not write.segments and not write.covariates:
+        return ""
+    cells = ",".join(str(cell) for cell in write.segments)
+    return cells + ":" + ",".join(repr(float(x)) for x in write.covariates)

@@ -3,8 +3,9 @@
 -- KEYS[3 + i] the dedupe marker of event i as it was written before buckets (keys.event_seen),
 -- only read; the id is that key after its first ARGV[first + 4 n + 3] characters.
 -- ARGV[1] dedupe window in seconds, ARGV[2] the number M of metrics in the batch, then M
--- quadruples of metric key, type ("b" binary, "m" mean, "r" ratio), cap ("" for none) and
--- sketch ("q": keep the quantile sketch, "" not); then four arguments an event:
+-- quintuples of metric key, type ("b" binary, "m" mean, "r" ratio), cap ("" for none), sketch
+-- ("q": keep the quantile sketch, "" not) and covariate (its 0-based position c among the
+-- exposure's stored covariates, record_exposures.lua; "" for none); then four arguments an event:
 --   user id, metric key, value, denominator
 -- and after the n events: now (unix seconds), the bucket width b in seconds, the prefix of the
 -- bucket hashes (keys.event_ids_counted), the length of the prefix of the old markers, then one
@@ -35,17 +36,27 @@
 -- A metric with a sketch also counts each event's raw value in its log bucket (experiments/
 -- stats/sketch.py): <m>|<v>|q<i> += 1 with i = ceil(log(value) / log(gamma)), or <m>|<v>|qz
 -- for a value <= 0.
+-- Segments: an exposure stored with facts ("<v>:<unix>:<cells>:<covariates>") puts the user in
+-- one segment i of each declared dimension d; every change of the metric's sums above is also
+-- added to the same sums of the segment, seg|<d>=<i>|<m>|<v>|<sum> (no sketch: a segment
+-- has sums only). An exposure without facts (recorded before the experiment had segments) is
+-- in none.
+-- CUPED: a binary or mean metric with a covariate x also keeps <m>|<v>|cxy += x * d for the
+-- change d of the user's counted value (1 at a binary metric's first success; the capped
+-- change for a mean metric), so cxy is the sum of x y over the arm's users; a user without the
+-- covariate counts x = 0.
 -- Sums are read once, accumulated in doubles and written back once, in a format that reads
 -- back as the same double, so no precision is lost between calls (HINCRBYFLOAT would round
 -- small values to a fixed number of decimals).
 local window = ARGV[1]
 local exposures, stats, totals = KEYS[1], KEYS[2], KEYS[3]
-local kind_of, cap_of, sketched = {}, {}, {}
-local first = 3 + 4 * tonumber(ARGV[2])
-for j = 3, first - 1, 4 do
+local kind_of, cap_of, sketched, covariate_of = {}, {}, {}, {}
+local first = 3 + 5 * tonumber(ARGV[2])
+for j = 3, first - 1, 5 do
   kind_of[ARGV[j]] = ARGV[j + 1]
   cap_of[ARGV[j]] = tonumber(ARGV[j + 2])
   sketched[ARGV[j]] = ARGV[j + 3] == 'q'
+  covariate_of[ARGV[j]] = tonumber(ARGV[j + 4])
 end
 -- gamma = (1 + a) / (1 - a) with the relative accuracy a = 0.01 of stats/sketch.py.
 local LOG_GAMMA = math.log(1.01 / 0.99)
@@ -61,18 +72,36 @@ local function counted_change(metric, t, value)
   return before, math.min(t + value, cap) - before
 end
 
-local variant_of = {}
+local exposure_of = {}
 local sums, sums_dirty = {}, {}
 local user_totals, totals_dirty = {}, {}
+local NONE = {}
 
+-- The user's exposure: false when none is recorded, else {variant, segments = the prefixes
+-- "seg|<d>=<i>|" of the user's segments, covariates = the stored covariate values}.
 local function exposure(user)
-  local v = variant_of[user]
-  if v == nil then
+  local e = exposure_of[user]
+  if e == nil then
     local raw = redis.call('HGET', exposures, user)
-    v = raw and string.match(raw, '^(%d+)') or false
-    variant_of[user] = v
+    e = false
+    if raw then
+      e = {variant = string.match(raw, '^(%d+)'), segments = NONE, covariates = NONE}
+      local cells, covariates = string.match(raw, '^%d+:%d+:([^:]*):(.*)$')
+      if cells then
+        local d, prefixes, values = 0, {}, {}
+        for cell in string.gmatch(cells, '%d+') do
+          prefixes[#prefixes + 1] = 'seg|' .. d .. '=' .. cell .. '|'
+          d = d + 1
+        end
+        for x in string.gmatch(covariates, '[^,]+') do
+          values[#values + 1] = tonumber(x)
+        end
+        e.segments, e.covariates = prefixes, values
+      end
+    end
+    exposure_of[user] = e
   end
-  return v
+  return e
 end
 
 local function add(field, delta)
@@ -158,12 +187,31 @@ local function seen(marker, hash)
   return false
 end
 
+-- `add` for the metric's own sums and for the same sums of each of the user's segments.
+local function add_each(prefix, segments, name, delta)
+  add(prefix .. name, delta)
+  for _, segment in ipairs(segments) do
+    add(segment .. prefix .. name, delta)
+  end
+end
+
+-- The change d of the user's counted value, times the user's covariate, to cxy (CUPED).
+local function add_cross(metric, e, prefix, d)
+  local position = covariate_of[metric]
+  if position then
+    local x = e.covariates[position + 1] or 0
+    if x ~= 0 then
+      add(prefix .. 'cxy', x * d)
+    end
+  end
+end
+
 local out = {}
 for i = 1, events do
   local base = first + (i - 1) * 4
   local user, metric = ARGV[base], ARGV[base + 1]
-  local variant = exposure(user)
-  if not variant then
+  local e = exposure(user)
+  if not e then
     out[i] = 2
   elseif seen(KEYS[3 + i], tonumber(ARGV[dedupe + 3 + i])) then
     out[i] = 1
@@ -172,11 +220,12 @@ for i = 1, events do
     local kind = kind_of[metric]
     local value = tonumber(ARGV[base + 2])
     local field = metric .. '|' .. user
-    local prefix = metric .. '|' .. variant .. '|'
+    local prefix, segments = metric .. '|' .. e.variant .. '|', e.segments
     if kind == 'b' then
       if value > 0 and not total(field) then
         set_total(field, '1')
-        add(prefix .. 's', 1)
+        add_each(prefix, segments, 's', 1)
+        add_cross(metric, e, prefix, 1)
       end
     elseif kind == 'm' then
       if sketched[metric] then
@@ -189,8 +238,9 @@ for i = 1, events do
       local raw = tonumber(total(field) or '0')
       set_total(field, num(raw + value))
       local t, d = counted_change(metric, raw, value)
-      add(prefix .. 's', d)
-      add(prefix .. 'ss', d * (2 * t + d))
+      add_each(prefix, segments, 's', d)
+      add_each(prefix, segments, 'ss', d * (2 * t + d))
+      add_cross(metric, e, prefix, d)
     else
       local d = tonumber(ARGV[base + 3])
       local raw_x, y = 0, 0
@@ -201,11 +251,11 @@ for i = 1, events do
       end
       set_total(field, num(raw_x + value) .. ',' .. num(y + d))
       local x, dx = counted_change(metric, raw_x, value)
-      add(prefix .. 'x', dx)
-      add(prefix .. 'y', d)
-      add(prefix .. 'xx', dx * (2 * x + dx))
-      add(prefix .. 'yy', d * (2 * y + d))
-      add(prefix .. 'xy', dx * y + d * x + dx * d)
+      add_each(prefix, segments, 'x', dx)
+      add_each(prefix, segments, 'y', d)
+      add_each(prefix, segments, 'xx', dx * (2 * x + dx))
+      add_each(prefix, segments, 'yy', d * (2 * y + d))
+      add_each(prefix, segments, 'xy', dx * y + d * x + dx * d)
     end
   end
 end
