@@ -67,12 +67,17 @@ def test_a_sharded_experiments_results_count_every_exposure_and_event_once(
         assert assignment["in_experiment"]
         variant_of[f"u{i}"] = assignment["variant"]
     local = [{"user_id": u, "experiment": EXP, "variant": v} for u, v in variant_of.items()]
-    assert ok(sdk.post("/api/v1/exposures", json={"exposures": local})).get_json()[
-        "duplicates"
-    ] == 60
+    assert (
+        ok(sdk.post("/api/v1/exposures", json={"exposures": local})).get_json()["duplicates"] == 60
+    )
     events = [
-        {"event_id": f"e{i}", "user_id": f"u{i % 60}", "experiment": EXP,
-         "metric": "latency_ms", "value": i % 7}
+        {
+            "event_id": f"e{i}",
+            "user_id": f"u{i % 60}",
+            "experiment": EXP,
+            "metric": "latency_ms",
+            "value": i % 7,
+        }
         for i in range(180)
     ]
     for _ in range(2):  # the retry of a whole batch counts nothing twice
