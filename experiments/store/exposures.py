@@ -11,9 +11,12 @@ user in the segments' and covariates' sums.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+from experiments.model import Experiment
+from experiments.stats.segments import segment_cells
 from experiments.store import keys
 from experiments.store.connection import Redis
 from experiments.store.scripts import Scripts
@@ -32,6 +35,27 @@ class ExposureWrite:
     """The user's segment in each declared dimension (`experiments.stats.segments`)."""
     covariates: tuple[float, ...] = ()
     """The covariate values in the order of `Experiment.covariate_names` (CUPED); () if none."""
+
+
+def exposure_write(
+    experiment: Experiment,
+    user_id: str,
+    variant_index: int,
+    attributes: Mapping[str, Any],
+    covariates: Mapping[str, float],
+) -> ExposureWrite:
+    """The write of a user's exposure with what the analysis keeps from it: the segments of its
+    `attributes` and the values of the `covariates` the metrics adjust for (a name not sent
+    counts 0, docs/statistics.md)."""
+    names = experiment.covariate_names()
+    return ExposureWrite(
+        experiment.key,
+        user_id,
+        variant_index,
+        experiment.shards,
+        segment_cells(experiment.segments, attributes) if experiment.segments else (),
+        tuple(covariates.get(name, 0.0) for name in names) if names and covariates else (),
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,9 +8,9 @@ from flask import Blueprint, Response, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field
 
 from experiments.errors import NotFound
-from experiments.model import FreeJson, Key, Role, Status, StrictFlag, UnitId
+from experiments.model import Covariates, FreeJson, Key, Role, Status, StrictFlag, UnitId
 from experiments.prompts.version import PromptMessage
-from experiments.store.exposures import ExposureWrite
+from experiments.store.exposures import ExposureWrite, exposure_write
 from rollout.api.batches import BatchAnswer, validate_items
 from rollout.api.routing import route, runtime
 from rollout.errors import unreadable
@@ -23,12 +23,13 @@ MAX_ATTRIBUTES = 100
 
 
 class AssignRequest(BaseModel):
-    """Parsed in one pass (`one_pass_body`): it has no number field, and a number in
-    `attributes` is refused unless finite (experiments/json_bounds.py)."""
+    """Parsed in one pass (`one_pass_body`): a number in `attributes` is refused unless finite
+    (experiments/json_bounds.py), and so is every covariate (`Covariates`)."""
 
     model_config = ConfigDict(extra="forbid")
     user_id: UnitId
     attributes: FreeJson = Field(default_factory=dict, max_length=MAX_ATTRIBUTES)
+    covariates: Covariates = Field(default_factory=dict)
     experiments: list[Key] | None = Field(default=None, max_length=200)
     track: StrictFlag = True
 
@@ -66,6 +67,7 @@ class Exposure(BaseModel):
     experiment: Key
     variant: Key
     attributes: FreeJson = Field(default_factory=dict, max_length=MAX_ATTRIBUTES)
+    covariates: Covariates = Field(default_factory=dict)
 
 
 class ExposuresRequest(BaseModel):
@@ -111,11 +113,12 @@ def assign_user(body: AssignRequest) -> Any:
     variants: dict[str, str] = {key: a.variant for key, a in answers.items()}
     if body.track:
         writes = [
-            ExposureWrite(
-                key,
+            exposure_write(
+                snapshot.experiments[key],
                 body.user_id,
                 snapshot.variant(key, a.variant)[0],
-                snapshot.experiments[key].shards,
+                body.attributes,
+                body.covariates,
             )
             for key, a in answers.items()
             if a.in_experiment
@@ -195,11 +198,12 @@ def record_exposures(body: ExposuresRequest) -> Any:
             )
             continue
         writes.append(
-            ExposureWrite(
-                item.experiment,
+            exposure_write(
+                snapshot.experiments[item.experiment],
                 item.user_id,
                 snapshot.variant(item.experiment, item.variant)[0],
-                snapshot.experiments[item.experiment].shards,
+                item.attributes,
+                item.covariates,
             )
         )
     for record in rt.store.exposures.record(writes, rt.now()):
