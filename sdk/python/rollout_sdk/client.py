@@ -158,10 +158,18 @@ class RolloutClient:
     # --- the hot path ----------------------------------------------------------------------------
 
     def assign(
-        self, user_id: str, experiment: str, attributes: Mapping[str, Any] | None = None
+        self,
+        user_id: str,
+        experiment: str,
+        attributes: Mapping[str, Any] | None = None,
+        covariates: Mapping[str, float] | None = None,
     ) -> VariantAssignment:
         """The user's variant, computed locally (no network); an answer in the experiment also
-        queues the user's exposure, once per user as long as the user stays in the cache."""
+        queues the user's exposure, once per user as long as the user stays in the cache.
+
+        `covariates` are numbers measured before the exposure (the user's requests of the last
+        week, say) that metrics declaring them are adjusted for (CUPED); the service keeps those
+        of the user's first exposure, as it keeps the segments of its `attributes`."""
         config = self._refresher.config
         local = None if config is None else config.experiments.get(experiment)
         if local is None:
@@ -178,16 +186,26 @@ class RolloutClient:
                 except KeyError:  # evicted by another thread in between: harmless
                     pass
             else:
-                self._expose(key, answer.variant, attributes)
+                self._expose(key, answer.variant, attributes, covariates)
         return answer
 
     def _expose(
-        self, key: tuple[str, str], variant: str, attributes: Mapping[str, Any] | None
+        self,
+        key: tuple[str, str],
+        variant: str,
+        attributes: Mapping[str, Any] | None,
+        covariates: Mapping[str, float] | None,
     ) -> None:
         experiment, user_id = key
         # Queued before it is remembered: a thread that finds the user in `seen` may track an
         # event at once, and that event must never overtake the exposure.
-        exposure = (experiment, user_id, variant, dict(attributes) if attributes else None)
+        exposure = (
+            experiment,
+            user_id,
+            variant,
+            dict(attributes) if attributes else None,
+            dict(covariates) if covariates else None,
+        )
         if not self._sender.queue("exposures", exposure) or not self._seen_max:
             return
         seen = self._seen

@@ -32,8 +32,9 @@ log = logging.getLogger(__name__)
 MAX_BATCH: Final = 1000
 """The service accepts at most this many exposures or events in one request."""
 
-Exposure = tuple[str, str, str, dict[str, Any] | None]
-"""experiment, user id, variant, attributes (the service re-checks targeting with them)."""
+Exposure = tuple[str, str, str, dict[str, Any] | None, dict[str, float] | None]
+"""experiment, user id, variant, attributes (the service re-checks targeting with them and
+takes the user's segments from them), covariates (for CUPED)."""
 
 Event = tuple[str, str, str, str, float, float | None]
 """event id, user id, experiment, metric, value, denominator."""
@@ -287,12 +288,14 @@ def _items(kind: Kind, batch: Sequence[Any]) -> list[dict[str, Any]]:
     """The request's JSON items, built on the sender thread rather than the caller's."""
     if kind == "exposures":
         items = []
-        for experiment, user_id, variant, attributes in batch:
+        for experiment, user_id, variant, attributes, covariates in batch:
             item: dict[str, Any] = {
                 "user_id": user_id, "experiment": experiment, "variant": variant,
             }
             if attributes:
                 item["attributes"] = attributes
+            if covariates:
+                item["covariates"] = covariates
             items.append(item)
         return items
     events = []
