@@ -1,9 +1,11 @@
-"""Sufficient statistics -> the results document of `GET /api/v1/experiments/{key}/results`; pure.
+"""Sufficient statistics -> the results of `GET /api/v1/experiments/{key}/results`; pure.
 
 `results(experiment, stats, now)` takes what `store.events.snapshot(key)` read in one round trip
 and computes every figure from per-variant sums, so its cost is O(variants x metrics) whatever
-the number of users or events. The document is plain JSON: a figure that cannot be computed yet
-is None (null) and the entry's `reason` says why (a `experiments.stats.Reason` code), never NaN.
+the number of users or events. It answers typed values (experiments/results.py), which `decide`
+and the runner read as they are; only an edge makes the JSON document of them (`to_json`). A
+figure that cannot be computed yet is None (null) and the entry's `reason` says why (a
+`experiments.stats.Reason` code), never NaN.
 
 Choices the contract leaves open, documented in docs/measurement.md:
 
@@ -34,10 +36,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from dataclasses import replace
+from typing import Literal
 
-from experiments.guardrail_standing import guardrail_standing
+from experiments.guardrail_standing import Standing, guardrail_standing
 from experiments.model import (
     DECISION_ROLES,
     Direction,
@@ -46,7 +48,22 @@ from experiments.model import (
     MetricRole,
     MetricType,
 )
-from experiments.stats.comparison import Comparison, compare
+from experiments.results import (
+    ArmSummary,
+    Bounds,
+    Comparison,
+    Interval,
+    MetricResult,
+    PowerFigures,
+    QuantileArm,
+    QuantileComparison,
+    QuantileSection,
+    Results,
+    SrmCheck,
+    VariantUsers,
+)
+from experiments.stats.comparison import Comparison as Contrast
+from experiments.stats.comparison import compare
 from experiments.stats.fixed import Reason
 from experiments.stats.guardrail import harm_test
 from experiments.stats.moments import Moments, RatioMoments
@@ -69,24 +86,6 @@ DEFAULT_RELATIVE_EFFECT = 0.05
 HOLM_ROLES = frozenset({MetricRole.PRIMARY, MetricRole.SECONDARY})
 
 
-@dataclass(frozen=True, slots=True)
-class ArmSummary:
-    """One variant's figures for one metric; `reason` says why a None figure is missing."""
-
-    users: int
-    mean: float | None
-    variance: float | None
-    reason: Reason | None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "users": self.users,
-            "mean": self.mean,
-            "variance": self.variance,
-            "reason": _code(self.reason),
-        }
-
-
 def results(
     experiment: Experiment,
     stats: SufficientStats,
@@ -94,11 +93,12 @@ def results(
     *,
     effect: float = DEFAULT_RELATIVE_EFFECT,
     power: float = DEFAULT_POWER,
-) -> dict[str, Any]:
-    """The results document, as the contract shows it plus documented extensions.
+) -> Results:
+    """The results, as the contract shows them plus documented extensions (experiments/
+    results.py's `to_json` makes the document of them).
 
     `effect` (a relative change, e.g. 0.05 for +5%) and `power` size the `power` figures of the
-    primary metrics. `now` stamps the document (`as_of`).
+    primary metrics. `now` stamps the results (`as_of`).
     """
     keys = experiment.variant_keys()
     control = keys.index(experiment.control)
@@ -109,36 +109,25 @@ def results(
     srm = srm_test(stats.users, weights)
     sequential_srm = sequential_srm_test(stats.users, weights)
 
-    metrics: list[dict[str, Any]] = []
-    holm_family: list[tuple[int, int, float | None]] = []
+    metrics: list[MetricResult] = []
     for metric in experiment.metrics:
         arms = stats.metrics[metric.key]
-        comparisons: list[dict[str, Any]] = []
-        for treatment in treatments:
-            figures = _compare(
-                metric.type, arms[control], arms[treatment], experiment.alpha, sequential_alpha
+        comparisons = [
+            _comparison(
+                keys[treatment],
+                keys[control],
+                metric,
+                _compare(
+                    metric.type, arms[control], arms[treatment], experiment.alpha, sequential_alpha
+                ),
+                family,
+                sequential_alpha,
             )
-            if metric.role in HOLM_ROLES:
-                holm_family.append((len(metrics), len(comparisons), figures.p_value))
-            comparisons.append(
-                _comparison(
-                    keys[treatment], keys[control], metric, figures, family, sequential_alpha
-                )
-            )
-        entry: dict[str, Any] = {
-            "metric": metric.key,
-            "type": metric.type.value,
-            "role": metric.role.value,
-            "direction": metric.direction.value,
-            "max_regression": metric.max_regression,
-            "cap": metric.cap,
-            "variants": {
-                keys[i]: summarise(metric.type, arm).as_dict() for i, arm in enumerate(arms)
-            },
-            "comparisons": comparisons,
-        }
+            for treatment in treatments
+        ]
+        quantile = None
         if metric.quantile is not None:
-            entry["quantile"] = quantile_section(
+            quantile = quantile_section(
                 metric,
                 stats.sketches.get(metric.key) or tuple(QuantileSketch(()) for _ in keys),
                 keys,
@@ -148,19 +137,23 @@ def results(
             )
             if metric.role is MetricRole.GUARDRAIL:
                 # A guardrail with a quantile is judged on it: the mean figures are for reading.
-                for comparison, judged in zip(
-                    comparisons, entry["quantile"]["comparisons"], strict=True
-                ):
-                    comparison["breached"] = judged["breached"]
-                    comparison["harm_bound"] = None
-                    comparison["verdict_detail"] = _standing(
-                        metric, judged["breached"], judged["sequential_relative_ci"]
+                comparisons = [
+                    replace(
+                        comparison,
+                        breached=judged.breached,
+                        harm_bound=None,
+                        verdict_detail=_standing(
+                            metric, judged.breached, judged.sequential_relative_ci
+                        ),
                     )
+                    for comparison, judged in zip(comparisons, quantile.comparisons, strict=True)
+                ]
+        power_section = None
         if metric.role is MetricRole.PRIMARY:
             weighted = [
                 arm for arm, v in zip(arms, experiment.variants, strict=True) if v.weight > 0
             ]
-            entry["power"] = power_figures(
+            power_section = power_figures(
                 metric.type,
                 arms[control],
                 weighted,
@@ -169,29 +162,64 @@ def results(
                 power,
                 sequential_alpha,
             )
-        metrics.append(entry)
+        metrics.append(
+            MetricResult(
+                metric=metric.key,
+                type=metric.type,
+                role=metric.role,
+                direction=metric.direction,
+                max_regression=metric.max_regression,
+                cap=metric.cap,
+                variants={keys[i]: summarise(metric.type, arm) for i, arm in enumerate(arms)},
+                comparisons=tuple(comparisons),
+                quantile=quantile,
+                power=power_section,
+            )
+        )
 
-    adjusted = holm([p for _, _, p in holm_family])
-    for (m, c, _), p in zip(holm_family, adjusted, strict=True):
-        metrics[m]["comparisons"][c]["adjusted_p_value"] = p
+    return Results(
+        experiment=experiment.key,
+        status=experiment.status,
+        stage=experiment.stage,
+        traffic=experiment.effective_traffic,
+        as_of=now,
+        alpha=experiment.alpha,
+        sequential_alpha=sequential_alpha,
+        srm=SrmCheck(
+            p_value=srm.p_value,
+            ok=sequential_srm.ok,
+            sequential_p_value=sequential_srm.p_value,
+            level=sequential_srm.level,
+        ),
+        variants={key: VariantUsers(users=stats.users[i]) for i, key in enumerate(keys)},
+        metrics=_holm_adjusted(metrics),
+    )
 
-    return {
-        "experiment": experiment.key,
-        "status": experiment.status.value,
-        "stage": experiment.stage,
-        "traffic": experiment.effective_traffic,
-        "as_of": now,
-        "alpha": experiment.alpha,
-        "sequential_alpha": sequential_alpha,
-        "srm": {
-            "p_value": srm.p_value,
-            "ok": sequential_srm.ok,
-            "sequential_p_value": sequential_srm.p_value,
-            "level": sequential_srm.level,
-        },
-        "variants": {key: {"users": stats.users[i]} for i, key in enumerate(keys)},
-        "metrics": metrics,
+
+def _holm_adjusted(metrics: Sequence[MetricResult]) -> tuple[MetricResult, ...]:
+    """Each primary and secondary comparison's `adjusted_p_value` replaced by Holm's across all
+    of them; a guardrail keeps its raw p-value (see the module docstring)."""
+    family = [
+        (m, c, comparison.p_value)
+        for m, metric in enumerate(metrics)
+        if metric.role in HOLM_ROLES
+        for c, comparison in enumerate(metric.comparisons)
+    ]
+    adjusted: dict[tuple[int, int], float | None] = {
+        (m, c): p for (m, c, _), p in zip(family, holm([p for _, _, p in family]), strict=True)
     }
+    return tuple(
+        replace(
+            metric,
+            comparisons=tuple(
+                replace(comparison, adjusted_p_value=adjusted[(m, c)])
+                if (m, c) in adjusted
+                else comparison
+                for c, comparison in enumerate(metric.comparisons)
+            ),
+        )
+        for m, metric in enumerate(metrics)
+    )
 
 
 def _compare(
@@ -200,7 +228,7 @@ def _compare(
     treatment: MetricStats,
     alpha: float,
     sequential_alpha: float,
-) -> Comparison:
+) -> Contrast:
     if isinstance(control, RatioMoments) and isinstance(treatment, RatioMoments):
         return compare("ratio", control, treatment, alpha, sequential_alpha=sequential_alpha)
     if isinstance(control, Moments) and isinstance(treatment, Moments):
@@ -213,54 +241,48 @@ def _comparison(
     variant: str,
     baseline: str,
     metric: Metric,
-    figures: Comparison,
+    figures: Contrast,
     family: int,
     sequential_alpha: float,
-) -> dict[str, Any]:
+) -> Comparison:
     sequential_p = figures.sequential_p_value
-    direction: Literal["increase", "decrease"] = (
-        "increase" if metric.direction is Direction.INCREASE else "decrease"
-    )
     harm = None
     if metric.role is MetricRole.GUARDRAIL:
-        harm = harm_test(figures, direction, metric.max_regression, sequential_alpha)
-    return {
-        "variant": variant,
-        "baseline": baseline,
-        "diff": figures.diff,
-        "ci": _pair(figures.ci),
-        "relative_lift": figures.relative_lift,
-        "relative_ci": _pair(figures.relative_ci),
-        "p_value": figures.p_value,
-        # Guardrails keep their raw p-value; primary and secondary ones are replaced by Holm's.
-        "adjusted_p_value": figures.p_value,
-        "sequential_ci": _pair(figures.sequential_ci),
-        "sequential_relative_ci": _pair(figures.sequential_relative_ci),
-        "sequential_p_value": None if sequential_p is None else min(1.0, family * sequential_p),
-        "verdict": verdict(figures.sequential_ci, direction),
-        "breached": (
+        harm = harm_test(figures, _direction(metric), metric.max_regression, sequential_alpha)
+    return Comparison(
+        variant=variant,
+        baseline=baseline,
+        diff=figures.diff,
+        ci=figures.ci,
+        relative_lift=figures.relative_lift,
+        relative_ci=figures.relative_ci,
+        p_value=figures.p_value,
+        # Guardrails keep their raw p-value; primary and secondary ones get Holm's after.
+        adjusted_p_value=figures.p_value,
+        sequential_ci=figures.sequential_ci,
+        sequential_relative_ci=figures.sequential_relative_ci,
+        sequential_p_value=None if sequential_p is None else min(1.0, family * sequential_p),
+        verdict=verdict(figures.sequential_ci, _direction(metric)),
+        breached=(
             None if metric.role is not MetricRole.GUARDRAIL else harm is not None and harm.breached
         ),
-        "harm_bound": None if harm is None else harm.bound,
-        "verdict_detail": (
+        harm_bound=None if harm is None else harm.bound,
+        verdict_detail=(
             None
             if harm is None
-            else _standing(metric, harm.breached, _pair(figures.sequential_relative_ci))
+            else _standing(metric, harm.breached, figures.sequential_relative_ci)
         ),
-        "reason": _code(figures.unavailable_reason),
-    }
-
-
-def _standing(metric: Metric, breached: bool, interval: Any) -> str:
-    """`breached`, `within_tolerance` or `inconclusive` (experiments/guardrail_standing.py)."""
-    direction: Literal["increase", "decrease"] = (
-        "increase" if metric.direction is Direction.INCREASE else "decrease"
+        reason=figures.unavailable_reason,
     )
-    return guardrail_standing(bool(breached), interval, direction, metric.max_regression)
 
 
-READ_QUANTILES = (0.5, 0.95, 0.99)
-"""The quantiles every sketched metric shows per variant, for reading."""
+def _direction(metric: Metric) -> Literal["increase", "decrease"]:
+    return "increase" if metric.direction is Direction.INCREASE else "decrease"
+
+
+def _standing(metric: Metric, breached: bool, interval: Bounds | Interval | None) -> Standing:
+    """`breached`, `within_tolerance` or `inconclusive` (experiments/guardrail_standing.py)."""
+    return guardrail_standing(breached, interval, _direction(metric), metric.max_regression)
 
 
 def quantile_section(
@@ -270,64 +292,71 @@ def quantile_section(
     control: int,
     alpha: float,
     sequential_alpha: float,
-) -> dict[str, Any]:
+) -> QuantileSection:
     """A sketched metric's quantile figures: per variant its `metric.quantile` with the fixed
     and always-valid intervals and p50/p95/p99, per treatment the relative change, the
     always-valid interval of the ratio of quantiles and `breached` (experiments/stats/
-    quantile.py). Unbounded ends are null."""
+    quantile.py). Unbounded ends are None."""
     assert metric.quantile is not None
     q = metric.quantile
-    direction: Literal["increase", "decrease"] = (
-        "increase" if metric.direction is Direction.INCREASE else "decrease"
-    )
-    variants: dict[str, Any] = {}
+    variants: dict[str, QuantileArm] = {}
     for key, sketch in zip(keys, sketches, strict=True):
         estimate = quantile_estimate(sketch, q, alpha, sequential_alpha)
-        variants[key] = {
-            "events": estimate.n,
-            "estimate": estimate.estimate,
-            "ci": _bounded(estimate.ci),
-            "sequential_ci": _bounded(estimate.sequential_ci),
-        } | {f"p{round(level * 100)}": sketch.quantile(level) for level in READ_QUANTILES}
+        variants[key] = QuantileArm(
+            events=estimate.n,
+            estimate=estimate.estimate,
+            ci=_bounded(estimate.ci),
+            sequential_ci=_bounded(estimate.sequential_ci),
+            p50=sketch.quantile(0.5),
+            p95=sketch.quantile(0.95),
+            p99=sketch.quantile(0.99),
+        )
     comparisons = []
     for i, key in enumerate(keys):
         if i == control:
             continue
         harm = quantile_harm(
-            sketches[control], sketches[i], q, direction, metric.max_regression, sequential_alpha
+            sketches[control],
+            sketches[i],
+            q,
+            _direction(metric),
+            metric.max_regression,
+            sequential_alpha,
         )
         comparisons.append(
-            {
-                "variant": key,
-                "baseline": keys[control],
-                "relative_change": harm.relative_change,
-                "sequential_relative_ci": _bounded(harm.sequential_relative_ci),
-                "breached": harm.breached,
-            }
+            QuantileComparison(
+                variant=key,
+                baseline=keys[control],
+                relative_change=harm.relative_change,
+                sequential_relative_ci=_bounded(harm.sequential_relative_ci),
+                breached=harm.breached,
+            )
         )
-    return {"q": q, "variants": variants, "comparisons": comparisons}
+    return QuantileSection(q=q, variants=variants, comparisons=tuple(comparisons))
 
 
-def _bounded(interval: tuple[float, float] | None) -> list[float | None] | None:
-    """An interval for JSON: an unbounded end is null."""
+def _bounded(interval: tuple[float, float] | None) -> Bounds | None:
+    """An interval of a quantile: an unbounded end is None."""
     if interval is None:
         return None
-    return [bound if math.isfinite(bound) else None for bound in interval]
+    lower, upper = interval
+    return (lower if math.isfinite(lower) else None, upper if math.isfinite(upper) else None)
 
 
 def summarise(metric_type: MetricType, arm: MetricStats) -> ArmSummary:
     """A variant's mean and per-user variance for one metric, or why they are missing."""
     if arm.n == 0:
-        return ArmSummary(0, None, None, Reason.NOT_ENOUGH_USERS)
+        return ArmSummary(users=0, mean=None, variance=None, reason=Reason.NOT_ENOUGH_USERS)
     if isinstance(arm, RatioMoments):
         if arm.sum_y == 0:
-            return ArmSummary(arm.n, None, None, Reason.NO_DENOMINATOR)
+            return ArmSummary(users=arm.n, mean=None, variance=None, reason=Reason.NO_DENOMINATOR)
         mean = arm.ratio
     else:
         mean = arm.mean
     if arm.n < 2:
-        return ArmSummary(arm.n, mean, None, Reason.NOT_ENOUGH_USERS)
-    return ArmSummary(arm.n, mean, _per_user_variance(metric_type, arm), None)
+        return ArmSummary(users=arm.n, mean=mean, variance=None, reason=Reason.NOT_ENOUGH_USERS)
+    variance = _per_user_variance(metric_type, arm)
+    return ArmSummary(users=arm.n, mean=mean, variance=variance, reason=None)
 
 
 def _per_user_variance(metric_type: MetricType, arm: MetricStats) -> float:
@@ -346,7 +375,7 @@ def power_figures(
     effect: float,
     power: float,
     sequential_alpha: float,
-) -> dict[str, Any]:
+) -> PowerFigures:
     """How large a change the experiment can see now, and how many users it needs for `effect`.
 
     Two-sided, fixed-horizon, at `alpha` and `power`, from the per-user variance of the control
@@ -359,46 +388,35 @@ def power_figures(
     fixed-horizon figure at `alpha`, for reading (about half as many).
     """
     smallest = min((arm.n for arm in arms), default=base.n)
-    figures: dict[str, Any] = {
-        "alpha": alpha,
-        "power": power,
-        "effect": effect,
-        "users_per_variant": smallest,
-        "mde": None,
-        "relative_mde": None,
-        "users_per_variant_needed": None,
-        "fixed_users_per_variant_needed": None,
-        "reason": None,
-    }
+    figures = PowerFigures(
+        alpha=alpha,
+        power=power,
+        effect=effect,
+        users_per_variant=smallest,
+        mde=None,
+        relative_mde=None,
+        users_per_variant_needed=None,
+        fixed_users_per_variant_needed=None,
+        reason=None,
+    )
     summary = summarise(metric_type, base)
     if summary.reason is not None or summary.mean is None or summary.variance is None:
-        figures["reason"] = _code(summary.reason)
-        return figures
+        return replace(figures, reason=summary.reason)
     if summary.variance == 0:
-        figures["reason"] = Reason.ZERO_VARIANCE.value
-        return figures
+        return replace(figures, reason=Reason.ZERO_VARIANCE)
     mde = minimum_detectable_effect(summary.variance, smallest, alpha, power)
-    figures["mde"] = mde
     if summary.mean == 0:
-        figures["reason"] = Reason.ZERO_CONTROL_MEAN.value
-        return figures
-    if mde is not None:
-        figures["relative_mde"] = mde / abs(summary.mean)
-    else:
-        figures["reason"] = Reason.NOT_ENOUGH_USERS.value
+        return replace(figures, mde=mde, reason=Reason.ZERO_CONTROL_MEAN)
     absolute = effect * abs(summary.mean)
-    figures["users_per_variant_needed"] = sequential_users_per_variant_for(
-        absolute, summary.variance, sequential_alpha, power
+    return replace(
+        figures,
+        mde=mde,
+        relative_mde=None if mde is None else mde / abs(summary.mean),
+        users_per_variant_needed=sequential_users_per_variant_for(
+            absolute, summary.variance, sequential_alpha, power
+        ),
+        fixed_users_per_variant_needed=users_per_variant_for(
+            absolute, summary.variance, alpha, power
+        ),
+        reason=Reason.NOT_ENOUGH_USERS if mde is None else None,
     )
-    figures["fixed_users_per_variant_needed"] = users_per_variant_for(
-        absolute, summary.variance, alpha, power
-    )
-    return figures
-
-
-def _pair(interval: tuple[float, float] | None) -> list[float] | None:
-    return None if interval is None else [interval[0], interval[1]]
-
-
-def _code(reason: Reason | None) -> str | None:
-    return None if reason is None else reason.value

@@ -1,6 +1,6 @@
 """The rollout controller's decision: a pure function of (experiment, results, now).
 
-`decide` reads only the experiment's definition and state and the results document of
+`decide` reads only the experiment's definition and state and the typed results of
 `experiments.analysis.results` (computed from the same snapshot), and answers what the
 controller should do now and why. It does no I/O and reads no clock, so `GET .../results`, the
 `/evaluate` endpoint and the background runner all reach the same decision for the same inputs,
@@ -37,7 +37,6 @@ evaluated, stays at or below `alpha` (checked by tests/unit/test_controller_simu
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -51,6 +50,7 @@ from experiments.model import (
     MetricRole,
     Status,
 )
+from experiments.results import Comparison, Interval, Results, to_json
 
 Action = Literal["advance", "hold", "rollback", "complete"]
 Effect = Literal["advance", "rollback", "pause", "conclude"]
@@ -64,7 +64,7 @@ class Decision:
     `action` is the contract's vocabulary (`advance`, `hold`, `rollback`, `complete`); `effect`
     is the lifecycle operation it leads to, if any (`pause` for SRM, `conclude` for an automatic
     ship); `codes` are machine-readable reason codes in the order of `reasons`; `figures` are the
-    comparisons and counts that drove it, stored with the history entry.
+    comparisons and counts that drove it, as the JSON stored with the history entry.
     """
 
     action: Action
@@ -90,7 +90,7 @@ class Decision:
         breached = sorted(
             f"{c['metric']}/{c['variant']}"
             for c in self.figures.get("comparisons", [])
-            if c.get("breached")
+            if c["breached"]
         )
         return json.dumps(
             [
@@ -110,31 +110,32 @@ class _Check:
     """One decision comparison (a treatment on a primary or guardrail metric), judged."""
 
     metric: Metric
-    comparison: Mapping[str, Any]
+    comparison: Comparison
     breached: bool
     why: str | None
 
     def figures(self) -> dict[str, Any]:
+        """The comparison's figures as the history records them (JSON)."""
         c = self.comparison
         return {
             "metric": self.metric.key,
             "role": self.metric.role.value,
             "direction": self.metric.direction.value,
             "max_regression": self.metric.max_regression,
-            "variant": c.get("variant"),
-            "baseline": c.get("baseline"),
-            "diff": c.get("diff"),
-            "relative_lift": c.get("relative_lift"),
-            "sequential_ci": c.get("sequential_ci"),
-            "sequential_relative_ci": c.get("sequential_relative_ci"),
-            "sequential_p_value": c.get("sequential_p_value"),
-            "harm_bound": c.get("harm_bound"),
-            "verdict": c.get("verdict", "inconclusive"),
+            "variant": c.variant,
+            "baseline": c.baseline,
+            "diff": c.diff,
+            "relative_lift": c.relative_lift,
+            "sequential_ci": _listed(c.sequential_ci),
+            "sequential_relative_ci": _listed(c.sequential_relative_ci),
+            "sequential_p_value": c.sequential_p_value,
+            "harm_bound": c.harm_bound,
+            "verdict": c.verdict,
             "breached": self.breached,
         }
 
 
-def decide(experiment: Experiment, results: Mapping[str, Any], now: float) -> Decision:
+def decide(experiment: Experiment, results: Results, now: float) -> Decision:
     """The controller's decision for `experiment` given its `results` at time `now`."""
     if experiment.status is not Status.RUNNING:
         why = f"experiment is {experiment.status.value}; only running experiments are acted on"
@@ -145,8 +146,7 @@ def decide(experiment: Experiment, results: Mapping[str, Any], now: float) -> De
     shown = breaches or checks
     figures = base | {"comparisons": [c.figures() for c in shown]}
 
-    srm = results.get("srm") or {}
-    if srm.get("ok") is False:
+    if not results.srm.ok:
         reasons = [("srm", _srm_reason(experiment, results))]
         reasons += [("breach_seen", f"also seen: {c.why}") for c in breaches]
         return Decision("hold", *_split(reasons), figures=figures, effect="pause")
@@ -233,36 +233,35 @@ def _split(reasons: Sequence[tuple[str, str]]) -> tuple[tuple[str, ...], tuple[s
     return tuple(text for _, text in reasons), tuple(code for code, _ in reasons)
 
 
-def _checks(experiment: Experiment, results: Mapping[str, Any]) -> list[_Check]:
+def _checks(experiment: Experiment, results: Results) -> list[_Check]:
     """Every treatment of every primary and guardrail metric, judged on the results' figures."""
     checks = []
-    for entry in results.get("metrics", []):
-        metric = experiment.metric(str(entry.get("metric")))
+    for entry in results.metrics:
+        metric = experiment.metric(entry.metric)
         if metric is None or metric.role not in DECISION_ROLES:
             continue
-        for comparison in entry.get("comparisons", []):
+        for comparison in entry.comparisons:
             breached, why = _judge(metric, comparison)
             checks.append(_Check(metric, comparison, breached, why))
     return checks
 
 
-def _judge(metric: Metric, comparison: Mapping[str, Any]) -> tuple[bool, str | None]:
+def _judge(metric: Metric, comparison: Comparison) -> tuple[bool, str | None]:
     """Whether one comparison is breached, and the sentence that says so."""
-    variant = comparison.get("variant")
-    verdict = comparison.get("verdict", "inconclusive")
+    variant = comparison.variant
     direction = metric.direction.value
     if metric.role is MetricRole.PRIMARY:
-        if verdict != "worse":
+        if comparison.verdict != "worse":
             return False, None
         return True, (
             f"primary {metric.key} of {variant} is worse: always-valid interval of the difference "
-            f"{_interval(comparison.get('sequential_ci'))} (good direction: {direction})"
+            f"{_interval(comparison.sequential_ci)} (good direction: {direction})"
         )
-    if comparison.get("breached") is not True:
+    if comparison.breached is not True:
         return False, None
     side = "above" if metric.direction.value == "decrease" else "below"
     tolerated = metric.max_regression if side == "above" else -metric.max_regression
-    relative = _pair(comparison.get("sequential_relative_ci"))
+    relative = comparison.sequential_relative_ci
     shown = (
         "unbounded: the control mean cannot be told from zero"
         if relative is None
@@ -279,7 +278,7 @@ def _breach_code(check: _Check) -> str:
     return "primary_worse" if check.metric.role is MetricRole.PRIMARY else "guardrail_breach"
 
 
-def _waits(experiment: Experiment, results: Mapping[str, Any], now: float) -> list[tuple[str, str]]:
+def _waits(experiment: Experiment, results: Results, now: float) -> list[tuple[str, str]]:
     """What the current stage still needs before it may advance or complete."""
     assert experiment.rollout is not None and experiment.stage is not None
     stage = experiment.rollout.stages[experiment.stage]
@@ -292,11 +291,11 @@ def _waits(experiment: Experiment, results: Mapping[str, Any], now: float) -> li
                 f"stage {experiment.stage} has run {_seconds(age)} s of {stage.min_duration_s} s",
             )
         )
-    users = _users(results)
+    users = results.users()
     for variant in experiment.variants:
         if variant.weight <= 0:
             continue
-        have = users.get(variant.key, 0)
+        have = users[variant.key]
         if have < stage.min_users_per_variant:
             waits.append(
                 (
@@ -321,13 +320,14 @@ def _winner(experiment: Experiment, checks: Sequence[_Check]) -> str | None:
         verdicts = {
             c.metric.key: c.comparison
             for c in checks
-            if c.metric.role is MetricRole.PRIMARY and c.comparison.get("variant") == variant
+            if c.metric.role is MetricRole.PRIMARY and c.comparison.variant == variant
         }
-        if all(verdicts.get(m, {}).get("verdict") == "better" for m in primaries):
-            lift = verdicts[primaries[0]].get("relative_lift")
-            diff = verdicts[primaries[0]].get("diff")
-            size = lift if isinstance(lift, int | float) else diff
-            oriented = float(size) if isinstance(size, int | float) else 0.0
+        if all(m in verdicts and verdicts[m].verdict == "better" for m in primaries):
+            first_comparison = verdicts[primaries[0]]
+            size = first_comparison.relative_lift
+            if size is None:
+                size = first_comparison.diff
+            oriented = 0.0 if size is None else size
             first = experiment.metric(primaries[0])
             if first is not None and first.direction.value == "decrease":
                 oriented = -oriented
@@ -337,14 +337,15 @@ def _winner(experiment: Experiment, checks: Sequence[_Check]) -> str | None:
     return max(candidates)[1]
 
 
-def _base_figures(experiment: Experiment, results: Mapping[str, Any], now: float) -> dict[str, Any]:
+def _base_figures(experiment: Experiment, results: Results, now: float) -> dict[str, Any]:
+    """The counts a decision rests on, as the history records them (JSON)."""
     figures: dict[str, Any] = {
         "stage": experiment.stage,
         "traffic": experiment.effective_traffic,
-        "users": _users(results),
-        "srm": results.get("srm"),
+        "users": results.users(),
+        "srm": to_json(results.srm),
         "alpha": experiment.alpha,
-        "sequential_alpha": results.get("sequential_alpha"),
+        "sequential_alpha": results.sequential_alpha,
         "stage_age_s": None,
     }
     if experiment.rollout is not None and experiment.stage is not None:
@@ -363,45 +364,26 @@ def _stage_age(experiment: Experiment, now: float) -> float:
     return max(0.0, now - started)
 
 
-def _users(results: Mapping[str, Any]) -> dict[str, int]:
-    return {
-        key: int(value.get("users", 0)) for key, value in (results.get("variants") or {}).items()
-    }
-
-
-def _srm_reason(experiment: Experiment, results: Mapping[str, Any]) -> str:
-    srm = results.get("srm") or {}
-    users = _users(results)
+def _srm_reason(experiment: Experiment, results: Results) -> str:
+    srm, users = results.srm, results.users()
     split = ", ".join(
-        f"{v.key} {users.get(v.key, 0)} (weight {v.weight:g})" for v in experiment.variants
+        f"{v.key} {users[v.key]} (weight {v.weight:g})" for v in experiment.variants
     )
-    p_value = srm.get("sequential_p_value")
-    level = srm.get("level")
-    shown = f"{p_value:.2g}" if isinstance(p_value, int | float) else "unknown"
-    below = f"{level:g}" if isinstance(level, int | float) else "its level"
     return (
-        f"sample ratio mismatch: users {split}, sequential p = {shown} < {below}; pausing: "
-        "every comparison is biased until the cause is found"
+        f"sample ratio mismatch: users {split}, sequential p = {srm.sequential_p_value:.2g} < "
+        f"{srm.level:g}; pausing: every comparison is biased until the cause is found"
     )
 
 
-def _pair(value: Any) -> tuple[float, float] | None:
-    if not isinstance(value, Sequence) or len(value) != 2:
-        return None
-    lower, upper = value
-    if not (isinstance(lower, int | float) and isinstance(upper, int | float)):
-        return None
-    if not (math.isfinite(lower) and math.isfinite(upper)):
-        return None
-    return float(lower), float(upper)
+def _listed(interval: Interval | None) -> list[float] | None:
+    return None if interval is None else list(interval)
 
 
-def _interval(value: Any) -> str:
-    pair = _pair(value)
-    return "unavailable" if pair is None else f"[{pair[0]:.4g}, {pair[1]:.4g}]"
+def _interval(interval: Interval | None) -> str:
+    return "unavailable" if interval is None else f"[{interval[0]:.4g}, {interval[1]:.4g}]"
 
 
-def _relative_interval(pair: tuple[float, float]) -> str:
+def _relative_interval(pair: Interval) -> str:
     return f"[{_signed_pct(pair[0])}, {_signed_pct(pair[1])}]"
 
 

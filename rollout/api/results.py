@@ -1,8 +1,9 @@
 """Experiment results (`editor`, `release`): `GET /api/v1/experiments/{key}/results`.
 
 One round trip reads the definition and the sufficient statistics; `experiments.analysis`
-computes the document from them and `rollout.controller.decide` adds what the controller would
-do now (`decision`), the same pure function the controller runs, so the two never disagree.
+computes the typed results from them and `experiments.decision.decide` what the controller would
+do now (`decision`), the same pure function the controller runs, so the two never disagree. This
+is an edge: here the results become the JSON document (`experiments.results.to_json`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from experiments import analysis
 from experiments.decision import decide
 from experiments.model import Role
+from experiments.results import to_json
 from experiments.stats.power import DEFAULT_POWER
 from rollout.api.routing import route, runtime
 
@@ -165,8 +167,9 @@ def experiment_results(key: str, query: ResultsQuery) -> Any:
     rt = runtime()
     now = rt.now()
     snapshot = rt.store.events.snapshot(key)
-    document = analysis.results(
+    results = analysis.results(
         snapshot.experiment, snapshot.stats, now, effect=query.effect, power=query.power
     )
-    document["decision"] = decide(snapshot.experiment, document, now).as_dict()
+    document = to_json(results)
+    document["decision"] = decide(snapshot.experiment, results, now).as_dict()
     return document

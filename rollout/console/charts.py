@@ -1,9 +1,9 @@
 """The figures each chart draws, as plain data; static/console.js hands them to Chart.js.
 
-Every number comes from the results document or the timeline unchanged: the interval plot shows
-each comparison's fixed-horizon `relative_ci` and always-valid `sequential_relative_ci` with the
-guardrail's tolerance on the harmful side; the timeline shows the cumulative relative lift with
-its always-valid band at each evaluation, and the decisions on the same time axis.
+Every number comes from the typed results or the stored timeline (JSON) unchanged: the interval
+plot shows each comparison's fixed-horizon `relative_ci` and always-valid `sequential_relative_ci`
+with the guardrail's tolerance on the harmful side; the timeline shows the cumulative relative
+lift with its always-valid band at each evaluation, and the decisions on the same time axis.
 """
 
 from __future__ import annotations
@@ -11,30 +11,37 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from experiments.model import Direction, MetricRole
+from experiments.results import MetricResult
+
 LIFECYCLE_ACTIONS = frozenset(
     {"start", "pause", "resume", "advance", "rollback", "conclude", "approve", "traffic"}
 )
 
 
-def harmful_tolerance(metric: Mapping[str, Any]) -> float | None:
+def harmful_tolerance(metric: MetricResult) -> float | None:
     """Where the tolerated harm ends on the relative axis: +10% for a metric that should
     decrease, -10% for one that should increase; None for a metric that is not a guardrail."""
-    if metric.get("role") != "guardrail":
+    if metric.role is not MetricRole.GUARDRAIL:
         return None
-    tolerance = float(metric.get("max_regression") or 0.0)
-    return tolerance if metric.get("direction") == "decrease" else -tolerance
+    tolerance = metric.max_regression
+    return tolerance if metric.direction is Direction.DECREASE else -tolerance
 
 
-def interval_chart(metric: Mapping[str, Any]) -> dict[str, Any]:
-    comparisons = metric.get("comparisons", [])
+def interval_chart(metric: MetricResult) -> dict[str, Any]:
+    comparisons = metric.comparisons
     return {
-        "metric": metric.get("metric"),
-        "labels": [f"{c['variant']} vs {c['baseline']}" for c in comparisons],
-        "fixed": [c.get("relative_ci") for c in comparisons],
-        "always_valid": [c.get("sequential_relative_ci") for c in comparisons],
-        "lift": [c.get("relative_lift") for c in comparisons],
+        "metric": metric.metric,
+        "labels": [f"{c.variant} vs {c.baseline}" for c in comparisons],
+        "fixed": [_listed(c.relative_ci) for c in comparisons],
+        "always_valid": [_listed(c.sequential_relative_ci) for c in comparisons],
+        "lift": [c.relative_lift for c in comparisons],
         "tolerance": harmful_tolerance(metric),
     }
+
+
+def _listed(interval: tuple[float, float] | None) -> list[float] | None:
+    return None if interval is None else list(interval)
 
 
 def timeline_chart(

@@ -1,8 +1,10 @@
 """The figures a console page shows, read the way the API reads them.
 
-`results_of` is what GET /api/v1/experiments/{key}/results answers (one round trip for the
+`results_of` computes what GET /api/v1/experiments/{key}/results answers (one round trip for the
 definition and the sums, experiments.analysis for the statistics, the controller's own `decide`
-for the decision); the timeline and history come from the store as their routes read them.
+for the decision), kept typed: the templates read the results by attribute. The timeline and
+history come from the store as their routes read them; timeline entries are stored JSON, written
+by whichever version of the runner evaluated, and are read as JSON.
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from experiments import analysis
-from experiments.decision import decide
-from experiments.model import Experiment, HistoryEntry
+from experiments.decision import Decision, decide
+from experiments.model import Experiment, HistoryEntry, MetricRole
+from experiments.results import Results
 from rollout.runtime import Runtime
 
 TIMELINE_LIMIT = 500
@@ -20,31 +23,38 @@ HISTORY_LIMIT = 200
 
 
 @dataclass(frozen=True)
-class ExperimentFigures:
+class Judged:
+    """An experiment's results and the decision the controller would make on them now."""
+
     experiment: Experiment
-    results: dict[str, Any]
+    results: Results
+    decision: Decision
+
+
+@dataclass(frozen=True)
+class ExperimentFigures:
+    judged: Judged
     timeline: list[dict[str, Any]]
     history: list[HistoryEntry]
 
 
-def results_of(rt: Runtime, key: str) -> tuple[Experiment, dict[str, Any]]:
+def results_of(rt: Runtime, key: str) -> Judged:
     now = rt.now()
     snapshot = rt.store.events.snapshot(key)
-    document = analysis.results(snapshot.experiment, snapshot.stats, now)
-    document["decision"] = decide(snapshot.experiment, document, now).as_dict()
-    return snapshot.experiment, document
+    results = analysis.results(snapshot.experiment, snapshot.stats, now)
+    return Judged(snapshot.experiment, results, decide(snapshot.experiment, results, now))
 
 
 def figures_of(rt: Runtime, key: str) -> ExperimentFigures:
-    experiment, results = results_of(rt, key)
+    judged = results_of(rt, key)
     timeline = rt.store.controller.timeline(key, None, TIMELINE_LIMIT)
     history = rt.store.experiments.history(key, 0, HISTORY_LIMIT)
-    return ExperimentFigures(experiment, results, timeline, history)
+    return ExperimentFigures(judged, timeline, history)
 
 
-def primary_verdict(results: dict[str, Any]) -> str | None:
+def primary_verdict(results: Results) -> str | None:
     """The first primary metric's verdicts, e.g. 'friendly: better'; None without one."""
-    for metric in results.get("metrics", []):
-        if metric.get("role") == "primary":
-            return ", ".join(f"{c['variant']}: {c['verdict']}" for c in metric["comparisons"])
+    for metric in results.metrics:
+        if metric.role is MetricRole.PRIMARY:
+            return ", ".join(f"{c.variant}: {c.verdict}" for c in metric.comparisons)
     return None

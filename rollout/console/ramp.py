@@ -3,11 +3,10 @@ stage is toward its minimum duration and users. Pure: the experiment, its result
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from experiments.model import Experiment, Status
+from experiments.results import Results
 
 
 @dataclass(frozen=True)
@@ -32,13 +31,13 @@ class StageView:
 
 
 def stages_of(
-    experiment: Experiment, results: Mapping[str, Any] | None, now: float
+    experiment: Experiment, results: Results | None, now: float
 ) -> list[StageView]:
     if experiment.rollout is None:
         return []
     current = experiment.stage
     running = experiment.status in {Status.RUNNING, Status.PAUSED}
-    users = [int(v.get("users", 0)) for v in (results or {}).get("variants", {}).values()]
+    users = [] if results is None else list(results.users().values())
     fewest = min(users) if users else 0
     elapsed = now - experiment.stage_started_at if experiment.stage_started_at else 0.0
     views = []

@@ -8,7 +8,7 @@ is refused once a newer token has applied to the experiment (experiments/store/c
 One evaluation (`evaluate_once`, also behind `POST /api/v1/experiments/{key}/evaluate`):
 
 1. read the definition and the sufficient statistics in one round trip;
-2. compute the results document and the decision (pure: experiments/analysis.py and
+2. compute the typed results and the decision (pure: experiments/analysis.py and
    experiments/decision.py);
 3. write everything it changes in one Lua script: the experiment (compare-and-set on its
    revision), its history entries with the figures, the decision record, a results snapshot on
@@ -26,7 +26,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import redis
@@ -36,6 +36,7 @@ from experiments.analysis import results as analyse
 from experiments.decision import Applied, Decision, decide, decision_entry, transition
 from experiments.errors import Conflict, DomainError, NotFound
 from experiments.model import FINAL_STATUSES, Experiment, Status
+from experiments.results import Results, to_json
 from experiments.store import Store
 from experiments.store.controller import ApplyStatus, Evaluated, FollowUp
 from rollout.controller import webhooks
@@ -70,7 +71,7 @@ class Evaluation:
 
     experiment: Experiment
     decision: Decision
-    results: dict[str, Any]
+    results: Results
     applied: Applied | None
     recorded: bool
     at: float
@@ -160,21 +161,25 @@ def evaluate_once(
 
 
 def timeline_entry(
-    results: dict[str, Any], decision: Decision, applied: Applied | None, now: float, fence: int
+    results: Results, decision: Decision, applied: Applied | None, now: float, fence: int
 ) -> dict[str, Any]:
     """The results snapshot kept per evaluation: the results document without the bulky
-    planning figures (`power`), plus the decision, so every metric's evolution can be plotted."""
-    metrics = [{k: v for k, v in m.items() if k != "power"} for m in results.get("metrics", [])]
+    planning figures (`power`), plus the decision, so every metric's evolution can be plotted.
+
+    It is stored as JSON and read back as JSON (the console's timeline chart), entries written
+    by an older version included: this is where the runner's typed results meet the record."""
+    without_power = tuple(replace(metric, power=None) for metric in results.metrics)
+    document = to_json(replace(results, metrics=without_power))
     return {
         "at": now,
         "fence": fence,
-        "status": results.get("status"),
-        "stage": results.get("stage"),
-        "traffic": results.get("traffic"),
-        "srm": results.get("srm"),
-        "variants": results.get("variants"),
-        "sequential_alpha": results.get("sequential_alpha"),
-        "metrics": metrics,
+        "status": document["status"],
+        "stage": document["stage"],
+        "traffic": document["traffic"],
+        "srm": document["srm"],
+        "variants": document["variants"],
+        "sequential_alpha": document["sequential_alpha"],
+        "metrics": document["metrics"],
         "decision": {
             "action": decision.action,
             "effect": decision.effect,

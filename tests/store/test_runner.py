@@ -14,6 +14,7 @@ import pytest
 from experiments import analysis
 from experiments.model import ExperimentCreate, MetricType, Status
 from experiments.prompts.version import PromptVersionCreate
+from experiments.results import Results
 from experiments.store import Store, keys
 from experiments.store.controller import ApplyStatus, Evaluated, FollowUp
 from experiments.store.events import EventWrite
@@ -362,7 +363,7 @@ def test_a_decision_made_on_a_document_that_changed_meanwhile_is_made_again(
     define(store)
     calls: list[int] = []
 
-    def analyse_while_someone_pauses(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    def analyse_while_someone_pauses(*args: Any, **kwargs: Any) -> Results:
         document = analysis.results(*args, **kwargs)
         if not calls:
             operations.pause(store, EXP, "release", T0 + 3599, "by hand")

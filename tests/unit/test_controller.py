@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from experiments.decision import decide, decision_entry, transition
 from experiments.model import Experiment, Status
+from experiments.results import (
+    ArmSummary,
+    Comparison,
+    Interval,
+    MetricResult,
+    Results,
+    SrmCheck,
+    VariantUsers,
+)
+from experiments.stats.sequential import Verdict
 
 T0 = 1_750_000_000.0
 PLAN = {
@@ -67,32 +78,39 @@ def make_experiment(
 
 def comparison(
     variant: str = "friendly",
-    verdict: str = "inconclusive",
-    relative: list[float] | None = (-0.05, 0.05),  # type: ignore[assignment]
-    sequential: list[float] | None = (-0.01, 0.01),  # type: ignore[assignment]
+    verdict: Verdict = "inconclusive",
+    relative: Interval | None = (-0.05, 0.05),
+    sequential: Interval | None = (-0.01, 0.01),
     lift: float = 0.0,
     breached: bool | None = None,
-) -> dict[str, Any]:
-    """One comparison as the results document has it; `breached` is the guardrail test's."""
-    return {
-        "variant": variant,
-        "baseline": "control",
-        "diff": lift / 10,
-        "relative_lift": lift,
-        "sequential_ci": None if sequential is None else list(sequential),
-        "sequential_relative_ci": None if relative is None else list(relative),
-        "sequential_p_value": 1.0,
-        "verdict": verdict,
-        "breached": breached,
-    }
+) -> Comparison:
+    """One comparison as the results have it; `breached` is the guardrail test's."""
+    return Comparison(
+        variant=variant,
+        baseline="control",
+        diff=lift / 10,
+        ci=None,
+        relative_lift=lift,
+        relative_ci=None,
+        p_value=None,
+        adjusted_p_value=None,
+        sequential_ci=sequential,
+        sequential_relative_ci=relative,
+        sequential_p_value=1.0,
+        verdict=verdict,
+        breached=breached,
+        harm_bound=None,
+        verdict_detail=None,
+        reason=None,
+    )
 
 
 def make_results(
     experiment: Experiment,
     users: dict[str, int] | None = None,
     srm_ok: bool = True,
-    **per_metric: dict[str, Any] | list[dict[str, Any]],
-) -> dict[str, Any]:
+    **per_metric: Comparison | list[Comparison],
+) -> Results:
     """Results in the contract's shape; every comparison inconclusive unless given."""
     users = users or {v.key: 100_000 for v in experiment.variants}
     metrics = []
@@ -106,36 +124,41 @@ def make_results(
         else:
             comparisons = [given]
         metrics.append(
-            {
-                "metric": metric.key,
-                "type": metric.type.value,
-                "role": metric.role.value,
-                "direction": metric.direction.value,
-                "variants": {
-                    k: {"users": n, "mean": 1.0, "variance": 1.0} for k, n in users.items()
+            MetricResult(
+                metric=metric.key,
+                type=metric.type,
+                role=metric.role,
+                direction=metric.direction,
+                max_regression=metric.max_regression,
+                cap=metric.cap,
+                variants={
+                    k: ArmSummary(users=n, mean=1.0, variance=1.0, reason=None)
+                    for k, n in users.items()
                 },
-                "comparisons": comparisons,
-            }
+                comparisons=tuple(comparisons),
+            )
         )
-    return {
-        "experiment": experiment.key,
-        "status": experiment.status.value,
-        "stage": experiment.stage,
-        "traffic": experiment.effective_traffic,
-        "sequential_alpha": experiment.alpha / 3,
-        "srm": {
-            "p_value": 0.41 if srm_ok else 1e-6,
-            "ok": srm_ok,
-            "sequential_p_value": 1.0 if srm_ok else 1e-4,
-            "level": 0.01,
-        },
-        "variants": {k: {"users": n} for k, n in users.items()},
-        "metrics": metrics,
-    }
+    return Results(
+        experiment=experiment.key,
+        status=experiment.status,
+        stage=experiment.stage,
+        traffic=experiment.effective_traffic,
+        as_of=T0,
+        alpha=experiment.alpha,
+        sequential_alpha=experiment.alpha / 3,
+        srm=SrmCheck(
+            p_value=0.41 if srm_ok else 1e-6,
+            ok=srm_ok,
+            sequential_p_value=1.0 if srm_ok else 1e-4,
+            level=0.01,
+        ),
+        variants={k: VariantUsers(users=n) for k, n in users.items()},
+        metrics=tuple(metrics),
+    )
 
 
 LATENCY_BREACH = comparison(
-    verdict="worse", relative=[0.38, 0.61], sequential=[30.0, 50.0], breached=True
+    verdict="worse", relative=(0.38, 0.61), sequential=(30.0, 50.0), breached=True
 )
 HOUR = 3600.0
 
@@ -230,7 +253,7 @@ def test_without_auto_advance_a_ready_stage_holds_with_advance_ready() -> None:
 def test_a_secondary_metric_that_is_worse_does_not_stop_the_ramp() -> None:
     experiment = make_experiment()
     results = make_results(
-        experiment, length=comparison(verdict="worse", relative=[0.5, 0.9], sequential=[1, 2])
+        experiment, length=comparison(verdict="worse", relative=(0.5, 0.9), sequential=(1, 2))
     )
     assert decide(experiment, results, T0 + 2 * HOUR).action == "advance"
 
@@ -239,8 +262,8 @@ def test_a_worse_guardrail_within_its_tolerance_does_not_stop_the_ramp() -> None
     """Whether harm exceeds the tolerance is the results' `breached` (tests/unit/
     test_stats_guardrail.py); a guardrail that is worse but not breached lets the ramp go on."""
     experiment = make_experiment()
-    tolerated = comparison(verdict="worse", relative=[0.02, 0.09], sequential=[1.0, 5.0])
-    results = make_results(experiment, latency_ms={**tolerated, "breached": False})
+    tolerated = comparison(verdict="worse", relative=(0.02, 0.09), sequential=(1.0, 5.0))
+    results = make_results(experiment, latency_ms=replace(tolerated, breached=False))
     assert decide(experiment, results, T0 + 2 * HOUR).action == "advance"
 
 
@@ -265,7 +288,7 @@ def test_a_guardrail_confidently_beyond_its_tolerance_rolls_back_whatever_the_st
 def test_a_guardrail_that_should_increase_is_breached_below_minus_its_tolerance() -> None:
     experiment = make_experiment()
     drop = comparison(
-        verdict="worse", relative=[-0.2, -0.06], sequential=[-2.0, -0.5], breached=True
+        verdict="worse", relative=(-0.2, -0.06), sequential=(-2.0, -0.5), breached=True
     )
     decision = decide(experiment, make_results(experiment, quality=drop), T0 + 5)
     assert decision.action == "rollback"
@@ -274,14 +297,14 @@ def test_a_guardrail_that_should_increase_is_breached_below_minus_its_tolerance(
 
 def test_an_improving_guardrail_is_no_breach() -> None:
     experiment = make_experiment()
-    faster = comparison(verdict="better", relative=[-0.6, -0.3], sequential=[-50.0, -30.0])
+    faster = comparison(verdict="better", relative=(-0.6, -0.3), sequential=(-50.0, -30.0))
     results = make_results(experiment, latency_ms=faster)
     assert decide(experiment, results, T0 + 2 * HOUR).action == "advance"
 
 
 def test_a_worse_guardrail_against_a_zero_control_is_an_unbounded_breach() -> None:
     experiment = make_experiment()
-    from_zero = comparison(verdict="worse", relative=None, sequential=[0.01, 0.05], breached=True)
+    from_zero = comparison(verdict="worse", relative=None, sequential=(0.01, 0.05), breached=True)
     decision = decide(experiment, make_results(experiment, latency_ms=from_zero), T0 + 5)
     assert decision.action == "rollback"
     assert "unbounded" in decision.reasons[0]
@@ -296,7 +319,7 @@ def test_a_guardrail_without_a_relative_interval_yet_is_no_breach() -> None:
 
 def test_a_worse_primary_metric_rolls_back() -> None:
     experiment = make_experiment()
-    worse = comparison(verdict="worse", relative=[-0.3, -0.1], sequential=[-0.06, -0.02])
+    worse = comparison(verdict="worse", relative=(-0.3, -0.1), sequential=(-0.06, -0.02))
     decision = decide(experiment, make_results(experiment, thumbs_up=worse), T0 + 5)
     assert decision.action == "rollback"
     assert decision.codes == ("primary_worse",)
@@ -305,7 +328,7 @@ def test_a_worse_primary_metric_rolls_back() -> None:
 
 def test_every_breach_is_a_reason() -> None:
     experiment = make_experiment()
-    worse = comparison(verdict="worse", relative=[-0.3, -0.1], sequential=[-0.06, -0.02])
+    worse = comparison(verdict="worse", relative=(-0.3, -0.1), sequential=(-0.06, -0.02))
     results = make_results(experiment, thumbs_up=worse, latency_ms=LATENCY_BREACH)
     decision = decide(experiment, results, T0 + 5)
     assert decision.codes == ("primary_worse", "guardrail_breach")
@@ -322,7 +345,7 @@ def test_a_breach_of_any_treatment_rolls_back() -> None:
     )
     results = make_results(
         experiment,
-        latency_ms=[comparison("friendly"), {**LATENCY_BREACH, "variant": "formal"}],
+        latency_ms=[comparison("friendly"), replace(LATENCY_BREACH, variant="formal")],
     )
     decision = decide(experiment, results, T0 + 5)
     assert decision.action == "rollback"
@@ -398,7 +421,7 @@ def last_stage(**plan: Any) -> Experiment:
 
 def test_after_the_last_stage_the_decision_is_complete_and_ships_nothing_by_itself() -> None:
     experiment = last_stage()
-    better = comparison(verdict="better", relative=[0.02, 0.2], sequential=[0.01, 0.04], lift=0.1)
+    better = comparison(verdict="better", relative=(0.02, 0.2), sequential=(0.01, 0.04), lift=0.1)
     decision = decide(experiment, make_results(experiment, thumbs_up=better), T0 + 25 * HOUR)
     assert decision.action == "complete"
     assert decision.effect is None and decision.winner is None
@@ -414,7 +437,7 @@ def test_the_last_stage_waits_like_the_others() -> None:
 
 def test_auto_ship_concludes_with_a_variant_better_on_the_primary_metric() -> None:
     experiment = last_stage(auto_ship=True)
-    better = comparison(verdict="better", relative=[0.02, 0.2], sequential=[0.01, 0.04], lift=0.1)
+    better = comparison(verdict="better", relative=(0.02, 0.2), sequential=(0.01, 0.04), lift=0.1)
     decision = decide(experiment, make_results(experiment, thumbs_up=better), T0 + 25 * HOUR)
     assert decision.action == "complete"
     assert decision.effect == "conclude"
@@ -432,7 +455,7 @@ def test_auto_ship_ships_nothing_when_the_primary_metric_is_inconclusive() -> No
 
 def test_auto_ship_ships_nothing_while_a_guardrail_is_breached() -> None:
     experiment = last_stage(auto_ship=True, auto_rollback=False)
-    better = comparison(verdict="better", relative=[0.02, 0.2], sequential=[0.01, 0.04], lift=0.1)
+    better = comparison(verdict="better", relative=(0.02, 0.2), sequential=(0.01, 0.04), lift=0.1)
     results = make_results(experiment, thumbs_up=better, latency_ms=LATENCY_BREACH)
     decision = decide(experiment, results, T0 + 25 * HOUR)
     assert decision.action == "hold"
@@ -462,8 +485,8 @@ def test_auto_ship_picks_the_larger_oriented_lift_among_several_better_variants(
         ],
         metrics=[{"key": "latency_ms", "type": "mean", "role": "primary", "direction": "decrease"}],
     )
-    faster = comparison("friendly", "better", [-0.3, -0.1], [-40.0, -10.0], lift=-0.2)
-    fastest = comparison("formal", "better", [-0.5, -0.2], [-60.0, -20.0], lift=-0.35)
+    faster = comparison("friendly", "better", (-0.3, -0.1), (-40.0, -10.0), lift=-0.2)
+    fastest = comparison("formal", "better", (-0.5, -0.2), (-60.0, -20.0), lift=-0.35)
     results = make_results(experiment, latency_ms=[faster, fastest])
     assert decide(experiment, results, T0 + 25 * HOUR).winner == "formal"
 
@@ -477,7 +500,7 @@ def test_auto_ship_needs_every_primary_metric_better() -> None:
             {"key": "retention", "type": "binary", "role": "primary"},
         ],
     )
-    better = comparison(verdict="better", relative=[0.02, 0.2], sequential=[0.01, 0.04], lift=0.1)
+    better = comparison(verdict="better", relative=(0.02, 0.2), sequential=(0.01, 0.04), lift=0.1)
     results = make_results(experiment, thumbs_up=better)
     assert decide(experiment, results, T0 + 25 * HOUR).effect is None
 
@@ -567,7 +590,7 @@ def test_a_sample_ratio_mismatch_pauses_without_review() -> None:
 
 def test_an_automatic_ship_concludes_with_the_winner() -> None:
     experiment = last_stage(auto_ship=True)
-    better = comparison(verdict="better", relative=[0.02, 0.2], sequential=[0.01, 0.04], lift=0.1)
+    better = comparison(verdict="better", relative=(0.02, 0.2), sequential=(0.01, 0.04), lift=0.1)
     decision = decide(experiment, make_results(experiment, thumbs_up=better), T0 + 25 * HOUR)
     change = transition(experiment, decision, T0 + 25 * HOUR, "controller", False)
     assert change.applied == "concluded"

@@ -2,8 +2,9 @@
 
 `tests/unit/data/results_document.json` was captured from `analysis.results` and `decide` put
 together as `GET /api/v1/experiments/{key}/results` does (rollout/api/results.py), before issue
-11 turns the results into typed values: whatever shape they take inside, the document the edge
-makes of them must stay this one, field order included. The fixture covers every
+11 turned the results into typed values (experiments/results.py): whatever shape they take
+inside, the document the edge makes of them with `to_json` must stay this one, field order
+included. The fixture covers every
 metric type and role, a quantile, a breached guardrail and a variant without users.
 """
 
@@ -15,6 +16,7 @@ from pathlib import Path
 from experiments.analysis import SufficientStats, results
 from experiments.decision import decide
 from experiments.model import Experiment
+from experiments.results import to_json
 from experiments.stats.moments import Moments, RatioMoments
 from experiments.stats.sketch import QuantileSketch
 
@@ -100,8 +102,9 @@ STATS = SufficientStats(
 
 def document_of(experiment: Experiment, stats: SufficientStats, now: float) -> str:
     """The edge's document: the results and the controller's decision, as JSON text."""
-    document = results(experiment, stats, now)
-    document["decision"] = decide(experiment, document, now).as_dict()
+    computed = results(experiment, stats, now)
+    document = to_json(computed)
+    document["decision"] = decide(experiment, computed, now).as_dict()
     return json.dumps(document, indent=1) + "\n"
 
 

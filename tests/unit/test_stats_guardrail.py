@@ -20,6 +20,7 @@ from scipy import integrate, stats
 from experiments.analysis import SufficientStats, results
 from experiments.decision import decide
 from experiments.model import Experiment
+from experiments.results import Comparison
 from experiments.stats import Moments, RatioMoments, compare
 from experiments.stats.guardrail import harm_test
 from experiments.stats.sequential import (
@@ -61,22 +62,22 @@ def guarded(metric_type: str, direction: str = "decrease", tolerance: float = 0.
     )
 
 
-def decided(experiment: Experiment, control: object, treatment: object) -> tuple[dict, str]:
+def decided(experiment: Experiment, control: object, treatment: object) -> tuple[Comparison, str]:
     users = (control.n, treatment.n)  # type: ignore[attr-defined]
-    document = results(experiment, SufficientStats(users, {"g": (control, treatment)}), T0 + 60)
-    (comparison,) = document["metrics"][0]["comparisons"]
-    return comparison, decide(experiment, document, T0 + 60).action
+    computed = results(experiment, SufficientStats(users, {"g": (control, treatment)}), T0 + 60)
+    (comparison,) = computed.metrics[0].comparisons
+    return comparison, decide(experiment, computed, T0 + 60).action
 
 
 def test_every_user_failing_against_a_control_without_errors_rolls_back() -> None:
     comparison, action = decided(guarded("binary"), Moments(200, 0, 0), Moments(200, 200, 200))
-    assert comparison["breached"] is True and comparison["sequential_relative_ci"] is None
+    assert comparison.breached is True and comparison.sequential_relative_ci is None
     assert action == "rollback"
 
 
 def test_one_error_in_5000_against_none_is_no_breach() -> None:
     comparison, action = decided(guarded("binary"), Moments(5000, 0, 0), Moments(5000, 1, 1))
-    assert comparison["breached"] is False
+    assert comparison.breached is False
     assert action == "hold"
 
 
@@ -91,7 +92,7 @@ def test_an_exact_doubling_of_cost_per_token_is_breached() -> None:
         return RatioMoments(500, *(float(total) for total in sums))
 
     comparison, action = decided(guarded("ratio", tolerance=0.5), arm(2e-6), arm(4e-6))
-    assert comparison["breached"] is True and comparison["harm_bound"] > 0
+    assert comparison.breached is True and comparison.harm_bound > 0
     assert action == "rollback"
 
 
@@ -99,7 +100,7 @@ def test_constant_arms_with_too_few_users_are_not_judged() -> None:
     comparison, action = decided(
         guarded("mean"), Moments(100, 100.0, 100.0), Moments(100, 200.0, 400.0)
     )
-    assert comparison["breached"] is False and comparison["harm_bound"] is None
+    assert comparison.breached is False and comparison.harm_bound is None
     assert action == "hold"
 
 

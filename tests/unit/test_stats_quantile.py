@@ -167,11 +167,13 @@ def test_a_guardrail_with_a_quantile_is_judged_on_it_in_the_results() -> None:
         )},
         {"latency_ms": (sketch_of(control), sketch_of(treatment))},
     )
-    entry = results(experiment, stats, 0.0)["metrics"][0]
-    (comparison,) = entry["comparisons"]
-    (quantile,) = entry["quantile"]["comparisons"]
-    assert comparison["breached"] is True and quantile["breached"] is True
-    assert quantile["relative_change"] == pytest.approx(0.28, abs=0.03)
-    arm = entry["quantile"]["variants"]["control"]
-    assert arm["p95"] == pytest.approx(float(np.quantile(control, 0.95)), rel=0.01)
-    assert arm["events"] == 40_000 and arm["sequential_ci"][0] < arm["estimate"]
+    entry = results(experiment, stats, 0.0).metrics[0]
+    assert entry.quantile is not None
+    (comparison,) = entry.comparisons
+    (quantile,) = entry.quantile.comparisons
+    assert comparison.breached is True and quantile.breached is True
+    assert quantile.relative_change == pytest.approx(0.28, abs=0.03)
+    arm = entry.quantile.variants["control"]
+    assert arm.p95 == pytest.approx(float(np.quantile(control, 0.95)), rel=0.01)
+    assert arm.events == 40_000 and arm.sequential_ci is not None and arm.estimate is not None
+    assert arm.sequential_ci[0] is not None and arm.sequential_ci[0] < arm.estimate

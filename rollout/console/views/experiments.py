@@ -51,7 +51,7 @@ def experiments_page(user: ConsoleUser) -> ResponseReturnValue:
     for experiment in sorted(shown, key=lambda e: e.key):
         verdict = None
         if experiment.status is not Status.DRAFT:
-            verdict = primary_verdict(results_of(rt, experiment.key)[1])
+            verdict = primary_verdict(results_of(rt, experiment.key).results)
         rows.append(
             {"experiment": experiment, "traffic": ramp.traffic_words(experiment),
              "verdict": verdict}
@@ -70,20 +70,21 @@ def experiments_page(user: ConsoleUser) -> ResponseReturnValue:
 def _live_context(user: ConsoleUser, key: str) -> dict[str, Any]:
     rt = runtime()
     figures = figures_of(rt, key)
-    experiment, results = figures.experiment, figures.results
+    experiment, results = figures.judged.experiment, figures.judged.results
     history = [h.model_dump(mode="json") for h in figures.history]
     metrics = [
         {
             "metric": metric,
-            "verdicts": [verdict_of(metric, c) for c in metric["comparisons"]],
+            "verdicts": [verdict_of(metric, c) for c in metric.comparisons],
             "interval_chart": charts.interval_chart(metric),
-            "timeline_chart": charts.timeline_chart(metric["metric"], figures.timeline, history),
+            "timeline_chart": charts.timeline_chart(metric.metric, figures.timeline, history),
         }
-        for metric in results["metrics"]
+        for metric in results.metrics
     ]
     return {
         "experiment": experiment,
         "results": results,
+        "decision": figures.judged.decision,
         "metrics": metrics,
         "stages": ramp.stages_of(experiment, results, rt.now()),
         "traffic": ramp.traffic_words(experiment),
