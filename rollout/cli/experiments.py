@@ -1,4 +1,9 @@
-"""`rollout experiments ...`: define experiments (editor) and operate them (release)."""
+"""`rollout experiments ...`: define experiments (editor) and operate them (release).
+
+The CLI is a client of the service's HTTP API: what it reads (experiments, decisions, results)
+is the JSON the API answered, so it reads JSON, not the domain's typed values
+(experiments/results.py), and `--json` prints that answer as it came.
+"""
 
 from __future__ import annotations
 

@@ -1,6 +1,10 @@
 """What the demo prints: each controller action as it happens, a status line a second, and at
 the end the outcome of each experiment, what the OpenAI integration measured per variant, and
-its primary metric."""
+its primary metric.
+
+The demo watches the service as a client does, over HTTP: the results and history it reads are
+the API's JSON answers, so they are read as JSON here, not as the domain's typed results
+(experiments/results.py)."""
 
 from __future__ import annotations
 
