@@ -20,7 +20,9 @@ coefficient exactly (tests/unit/test_cuped.py checks it against statsmodels OLS 
 `v_k` is the arm's own residual variance, as Welch's test keeps each arm's variance; the
 regression's heteroskedasticity-robust standard error differs from `sqrt(v_c + v_t)` only by the
 uncertainty of `theta`, a term of order `1 / n` relative to it. Intervals and p-values are
-normal (`z`): the adjustment is an asymptotic method.
+normal (`z`): the adjustment is an asymptotic method. The always-valid interval is
+`diff -+ c(n) se` with the boundary of experiments/stats/sequential.py, for reading: the
+decisions rest on the unadjusted figures.
 
 A user whose application sent no covariate counts `x = 0` and is counted: dropping the user
 would bias the comparison when the covariate's absence depends on the arm, and a zero only
@@ -36,6 +38,7 @@ from dataclasses import dataclass, replace
 from statistics import NormalDist
 
 from experiments.stats.fixed import Reason
+from experiments.stats.sequential import DEFAULT_TUNING_USERS, boundary_multiplier
 from experiments.stats.sufficient import CovariateSums
 
 _STANDARD_NORMAL = NormalDist()
@@ -68,6 +71,7 @@ class AdjustedComparison:
     p_value: float | None
     relative_lift: float | None
     relative_ci: tuple[float, float] | None
+    sequential_ci: tuple[float, float] | None
     variance_reduction: float | None
     n: int
     reason: Reason | None
@@ -102,12 +106,18 @@ def adjusted_arm(arm: CovariateSums, theta: float, mean_x: float) -> AdjustedArm
 
 
 def adjusted_comparison(
-    arms: Sequence[CovariateSums], control: int, treatment: int, alpha: float
+    arms: Sequence[CovariateSums],
+    control: int,
+    treatment: int,
+    alpha: float,
+    sequential_alpha: float | None = None,
+    tuning_users: int = DEFAULT_TUNING_USERS,
 ) -> AdjustedComparison:
     """The adjusted difference `treatment - control` with `theta` pooled over all `arms`.
 
     Fixed-horizon figures at `alpha`; the relative change by the delta method, as the
-    unadjusted one (experiments/stats/fixed.py)."""
+    unadjusted one (experiments/stats/fixed.py); the always-valid interval at
+    `sequential_alpha` (default `alpha`)."""
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
     theta = pooled_theta(arms)
@@ -129,6 +139,9 @@ def adjusted_comparison(
         )
     se = math.sqrt(variance)
     z = _STANDARD_NORMAL.inv_cdf(1 - alpha / 2)
+    boundary = boundary_multiplier(
+        n, alpha if sequential_alpha is None else sequential_alpha, tuning_users
+    )
     lift = relative_ci = None
     reason = None
     if c.mean != 0:
@@ -148,6 +161,7 @@ def adjusted_comparison(
         p_value=math.erfc(abs(diff / se) / math.sqrt(2)),
         relative_lift=lift,
         relative_ci=relative_ci,
+        sequential_ci=(diff - boundary * se, diff + boundary * se),
         variance_reduction=1 - variance / unadjusted,
         n=n,
         reason=reason,
@@ -165,6 +179,7 @@ def _unavailable(theta: float, n: int, reason: Reason) -> AdjustedComparison:
         p_value=None,
         relative_lift=None,
         relative_ci=None,
+        sequential_ci=None,
         variance_reduction=None,
         n=n,
         reason=reason,

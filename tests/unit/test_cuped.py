@@ -8,6 +8,7 @@ import statsmodels.api as sm
 
 from experiments.stats.cuped import adjusted_comparison, pooled_theta
 from experiments.stats.fixed import Reason
+from experiments.stats.sequential import boundary_multiplier
 from experiments.stats.sufficient import CovariateSums
 
 
@@ -164,3 +165,17 @@ def test_adjusted_intervals_cover_the_true_difference() -> None:
         true_diff = 0.05 * 70.0  # 7 days x mean rate 10 x lift
         covered += adjusted.ci[0] <= true_diff <= adjusted.ci[1]
     assert covered / runs >= 0.92
+
+
+def test_the_always_valid_adjusted_interval_is_the_sequential_boundary_times_the_se() -> None:
+    rng = np.random.default_rng(17)
+    xc, yc = stable_habits(rng, 1500, 0.0)
+    xt, yt = stable_habits(rng, 1500, 0.05)
+
+    adjusted = adjusted_comparison([sums_of(xc, yc), sums_of(xt, yt)], 0, 1, 0.05, 0.01)
+
+    assert adjusted.se is not None and adjusted.diff is not None
+    assert adjusted.sequential_ci is not None and adjusted.ci is not None
+    half = boundary_multiplier(3000, 0.01) * adjusted.se
+    assert adjusted.sequential_ci == pytest.approx((adjusted.diff - half, adjusted.diff + half))
+    assert adjusted.sequential_ci[1] - adjusted.sequential_ci[0] > adjusted.ci[1] - adjusted.ci[0]
