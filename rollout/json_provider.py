@@ -3,16 +3,22 @@
 orjson writes a tracked assignment's answer in a fraction of the time of the standard library
 (it is the second largest cost of the request after the exposure's write). Its output differs
 from `json.dumps` only where the standard library is wrong or merely verbose: no spaces, `null`
-for a non-finite float (never the invalid `NaN`). Dates and dataclasses are passed through to
-Flask's own conversion, and a value orjson refuses (an integer beyond 64 bits) is written by
-Flask's encoder, so every answer that was valid before is the same JSON value now.
+for a non-finite float (never the invalid `NaN`), non-ASCII characters as UTF-8 rather than
+`\\u` escapes. Dates and dataclasses are passed through to Flask's own conversion, and a value
+orjson refuses (an integer beyond 64 bits) is written by Flask's encoder, so every answer that was
+valid before is the same JSON value now.
+
+`response` (what `jsonify` calls) is overridden as well as `dumps`: Flask's own passes
+`separators=` to `dumps` for its compact output, and any keyword sends `dumps` to the standard
+library, so without it no answer would ever be written by orjson.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import orjson
+from flask import Response
 from flask.json.provider import DefaultJSONProvider
 
 _OPTIONS = (
@@ -29,7 +35,20 @@ class OrjsonProvider(DefaultJSONProvider):
     def dumps(self, obj: Any, **kwargs: Any) -> str:
         if kwargs or self.sort_keys:
             return super().dumps(obj, **kwargs)
+        return self._compact(obj).decode()
+
+    def response(self, *args: Any, **kwargs: Any) -> Response:
+        """A compact answer (out of debug mode) as orjson's bytes and a newline, as Flask ends
+        its own; an indented one from Flask's encoder."""
+        indented = self.compact is False or (self.compact is None and self._app.debug)
+        if indented or self.sort_keys:
+            return cast(Response, super().response(*args, **kwargs))
+        obj = self._prepare_response_obj(args, kwargs)
+        response_class = cast(type[Response], self._app.response_class)  # a Flask app's
+        return response_class(self._compact(obj) + b"\n", mimetype=self.mimetype)
+
+    def _compact(self, obj: Any) -> bytes:
         try:
-            return orjson.dumps(obj, default=self.default, option=_OPTIONS).decode()
+            return orjson.dumps(obj, default=self.default, option=_OPTIONS)
         except TypeError:
-            return super().dumps(obj)
+            return super().dumps(obj, separators=(",", ":")).encode()
