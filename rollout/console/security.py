@@ -22,6 +22,8 @@ from rollout.controller.webhooks import master_secret
 from rollout.runtime import runtime_of
 
 SESSION_LIFETIME = timedelta(hours=8)
+API_PREFIXES = ("/api/", "/v1/")
+"""Paths of the API (/api/v1, and OTLP in at /v1/traces): bearer keys, never the cookie."""
 
 # Flask-WTF's CSRF protection, asked for by the console's blueprint on each of its POSTs.
 csrf = CSRFProtect()
@@ -54,9 +56,13 @@ class ConsoleSessions(SecureCookieSessionInterface):
     not at import) and Secure behind TLS."""
 
     def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
-        """A request without the cookie (every API call, /healthz, /readyz) gets an empty
-        session without the signing key, so it never reaches Redis for it: with Redis down the
-        API still answers its own 503 and the probes still answer."""
+        """An API request (bearer keys, never cookies) gets no session at all: `None` makes
+        Flask hand it its null session, which it never saves, so neither the cookie parsing
+        here nor `save_session` runs on the hottest routes. A request without the cookie
+        (/healthz, /readyz, a first console page) gets an empty session without the signing
+        key, so it never reaches Redis for it: with Redis down the probes still answer."""
+        if request.path.startswith(API_PREFIXES):
+            return None
         if not request.cookies.get(self.get_cookie_name(app)):
             return self.session_class()
         return super().open_session(app, request)
