@@ -30,6 +30,13 @@ Choices the contract leaves open, documented in docs/measurement.md:
 - `power` (primary metrics only): for the smallest variant, `mde` fixed-horizon at `alpha`;
   `users_per_variant_needed` what the always-valid interval at `sequential_alpha` needs, which
   is what the controller waits for, beside `fixed_users_per_variant_needed` (see `power_figures`).
+- `adjusted` (a comparison of a metric with a `covariate`): the CUPED figures
+  (experiments/stats/cuped.py), for reading beside the unadjusted ones the decisions use.
+- `segments` (an experiment that declares them): per dimension and segment every metric's
+  figures, computed as the whole's, at the per-segment level (`segment_alpha`); with segments
+  each guardrail's segments are one more member of `K`, and `decide` rolls back on a guardrail
+  breached in any segment (experiments/stats/segments.py). The cost is O(variants x metrics x
+  segments), at most 63 segments.
 """
 
 from __future__ import annotations
@@ -49,6 +56,7 @@ from experiments.model import (
     MetricType,
 )
 from experiments.results import (
+    Adjusted,
     ArmSummary,
     Bounds,
     Comparison,
@@ -59,11 +67,14 @@ from experiments.results import (
     QuantileComparison,
     QuantileSection,
     Results,
+    SegmentDimension,
+    SegmentResult,
     SrmCheck,
     VariantUsers,
 )
 from experiments.stats.comparison import Comparison as Contrast
 from experiments.stats.comparison import compare
+from experiments.stats.cuped import adjusted_comparison
 from experiments.stats.fixed import Reason
 from experiments.stats.guardrail import harm_test
 from experiments.stats.moments import Moments, RatioMoments
@@ -75,10 +86,11 @@ from experiments.stats.power import (
     users_per_variant_for,
 )
 from experiments.stats.quantile import quantile_estimate, quantile_harm
+from experiments.stats.segments import cell_count, segment_alpha, segment_names
 from experiments.stats.sequential import verdict
 from experiments.stats.sketch import QuantileSketch
 from experiments.stats.srm import sequential_srm_test, srm_test
-from experiments.stats.sufficient import MetricStats, SufficientStats
+from experiments.stats.sufficient import CovariateSums, MetricStats, SufficientStats
 
 DEFAULT_RELATIVE_EFFECT = 0.05
 """The relative change `power` sizes the experiment for, unless the caller states another."""
@@ -103,7 +115,11 @@ def results(
     keys = experiment.variant_keys()
     control = keys.index(experiment.control)
     treatments = [i for i in range(len(keys)) if i != control]
-    family = max(1, len(treatments) * sum(m.role in DECISION_ROLES for m in experiment.metrics))
+    members = sum(m.role in DECISION_ROLES for m in experiment.metrics)
+    if experiment.segments:
+        # Each guardrail's segments are one more member of the family (stats/segments.py).
+        members += sum(m.role is MetricRole.GUARDRAIL for m in experiment.metrics)
+    family = max(1, len(treatments) * members)
     sequential_alpha = experiment.alpha / family
     weights = [v.weight for v in experiment.variants]
     srm = srm_test(stats.users, weights)
@@ -125,6 +141,16 @@ def results(
             )
             for treatment in treatments
         ]
+        if metric.covariate is not None:
+            comparisons = [
+                replace(
+                    comparison,
+                    adjusted=_adjusted(
+                        metric, stats, control, treatment, experiment.alpha, sequential_alpha
+                    ),
+                )
+                for comparison, treatment in zip(comparisons, treatments, strict=True)
+            ]
         quantile = None
         if metric.quantile is not None:
             quantile = quantile_section(
@@ -193,7 +219,124 @@ def results(
         ),
         variants={key: VariantUsers(users=stats.users[i]) for i, key in enumerate(keys)},
         metrics=_holm_adjusted(metrics),
+        segments=(
+            _segments(experiment, stats, control, treatments, family, sequential_alpha)
+            if experiment.segments
+            else None
+        ),
     )
+
+
+RATIO_NOT_ADJUSTED = "ratio_not_adjusted"
+"""The `adjusted.reason` of a ratio metric with a covariate: CUPED regresses one per-user value,
+and a ratio's is a pair."""
+
+
+def _adjusted(
+    metric: Metric,
+    stats: SufficientStats,
+    control: int,
+    treatment: int,
+    alpha: float,
+    sequential_alpha: float,
+) -> Adjusted:
+    """A comparison's CUPED figures; sums without covariate sums (none was ever stored) count
+    every user's covariate as 0, which adjusts nothing."""
+    assert metric.covariate is not None
+    if metric.type is MetricType.RATIO:
+        return Adjusted(
+            covariate=metric.covariate,
+            theta=None,
+            control_mean=None,
+            treatment_mean=None,
+            diff=None,
+            ci=None,
+            relative_lift=None,
+            relative_ci=None,
+            p_value=None,
+            sequential_ci=None,
+            variance_reduction=None,
+            reason=RATIO_NOT_ADJUSTED,
+        )
+    sums = stats.covariates.get(metric.key) or tuple(
+        CovariateSums(arm.n, arm.total, arm.total_sq, 0.0, 0.0, 0.0)
+        for arm in stats.metrics[metric.key]
+        if isinstance(arm, Moments)
+    )
+    figures = adjusted_comparison(sums, control, treatment, alpha, sequential_alpha)
+    return Adjusted(
+        covariate=metric.covariate,
+        theta=figures.theta,
+        control_mean=figures.control_mean,
+        treatment_mean=figures.treatment_mean,
+        diff=figures.diff,
+        ci=figures.ci,
+        relative_lift=figures.relative_lift,
+        relative_ci=figures.relative_ci,
+        p_value=figures.p_value,
+        sequential_ci=figures.sequential_ci,
+        variance_reduction=figures.variance_reduction,
+        reason=None if figures.reason is None else figures.reason.value,
+    )
+
+
+def _segments(
+    experiment: Experiment,
+    stats: SufficientStats,
+    control: int,
+    treatments: Sequence[int],
+    family: int,
+    sequential_alpha: float,
+) -> tuple[SegmentDimension, ...]:
+    """Every segment's figures at the per-segment level; `sequential_p_value` is scaled by
+    `K x segments` as the whole's is by `K`, so it is below `alpha` exactly when the segment's
+    interval excludes zero."""
+    keys = experiment.variant_keys()
+    level = segment_alpha(sequential_alpha, experiment.segments)
+    scale = family * cell_count(experiment.segments)
+    dimensions = []
+    for segment, cells in zip(experiment.segments, stats.segments, strict=True):
+        shown = []
+        for value, cell in zip(segment_names(segment), cells, strict=True):
+            metrics = []
+            for metric in experiment.metrics:
+                arms = cell.metrics[metric.key]
+                comparisons = tuple(
+                    _comparison(
+                        keys[t],
+                        keys[control],
+                        metric,
+                        _compare(metric.type, arms[control], arms[t], experiment.alpha, level),
+                        scale,
+                        level,
+                    )
+                    for t in treatments
+                )
+                metrics.append(
+                    MetricResult(
+                        metric=metric.key,
+                        type=metric.type,
+                        role=metric.role,
+                        direction=metric.direction,
+                        max_regression=metric.max_regression,
+                        cap=metric.cap,
+                        variants={keys[i]: summarise(metric.type, a) for i, a in enumerate(arms)},
+                        comparisons=comparisons,
+                    )
+                )
+            shown.append(
+                SegmentResult(
+                    value=value,
+                    variants={k: VariantUsers(users=cell.users[i]) for i, k in enumerate(keys)},
+                    metrics=tuple(metrics),
+                )
+            )
+        dimensions.append(
+            SegmentDimension(
+                attribute=segment.attribute, sequential_alpha=level, segments=tuple(shown)
+            )
+        )
+    return tuple(dimensions)
 
 
 def _holm_adjusted(metrics: Sequence[MetricResult]) -> tuple[MetricResult, ...]:

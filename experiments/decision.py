@@ -19,7 +19,9 @@ The rules, in the order they are checked (docs/controller.md explains each):
    one-sided always-valid test that the harm exceeds `max_regression`,
    experiments/stats/guardrail.py); a primary metric when its verdict is `worse`. Experiments
    without a rollout plan are watched the same way with `auto_rollback` on (the plan's
-   default): a product team's plain A/B test is protected too.
+   default): a product team's plain A/B test is protected too. With segments, a guardrail
+   breached in any segment rolls back the same way (`segment_guardrail_breach`, the reason
+   naming the segment; experiments/stats/segments.py).
 4. Without a rollout plan there is nothing to advance: hold.
 5. The stage must have run `min_duration_s` and every variant (of positive weight) must have
    `min_users_per_variant` exposed users; otherwise hold and say what is missing.
@@ -88,7 +90,7 @@ class Decision:
         """What makes two decisions "the same" for the history: the runner records a hold only
         when this changes, so an experiment evaluated every 10 s does not flood its history."""
         breached = sorted(
-            f"{c['metric']}/{c['variant']}"
+            f"{c['metric']}/{c['variant']}" + (f"@{c['segment']}" if "segment" in c else "")
             for c in self.figures.get("comparisons", [])
             if c["breached"]
         )
@@ -113,11 +115,14 @@ class _Check:
     comparison: Comparison
     breached: bool
     why: str | None
+    segment: str | None = None
+    """`<attribute>=<value>` of a segment's guardrail (the per-segment rule), else None."""
 
     def figures(self) -> dict[str, Any]:
-        """The comparison's figures as the history records them (JSON)."""
+        """The comparison's figures as the history records them (JSON); a segment's name them."""
         c = self.comparison
-        return {
+        where = {} if self.segment is None else {"segment": self.segment}
+        return where | {
             "metric": self.metric.key,
             "role": self.metric.role.value,
             "direction": self.metric.direction.value,
@@ -141,7 +146,7 @@ def decide(experiment: Experiment, results: Results, now: float) -> Decision:
         why = f"experiment is {experiment.status.value}; only running experiments are acted on"
         return _hold({"status": experiment.status.value}, ("not_running", why))
     checks = _checks(experiment, results)
-    breaches = [c for c in checks if c.breached]
+    breaches = [c for c in checks if c.breached] + _segment_breaches(experiment, results)
     base = _base_figures(experiment, results, now)
     shown = breaches or checks
     figures = base | {"comparisons": [c.figures() for c in shown]}
@@ -246,8 +251,29 @@ def _checks(experiment: Experiment, results: Results) -> list[_Check]:
     return checks
 
 
-def _judge(metric: Metric, comparison: Comparison) -> tuple[bool, str | None]:
-    """Whether one comparison is breached, and the sentence that says so."""
+def _segment_breaches(experiment: Experiment, results: Results) -> list[_Check]:
+    """Every treatment of every guardrail breached in a segment (the per-segment rule, at the
+    per-segment level of experiments/stats/segments.py)."""
+    breaches = []
+    for dimension in results.segments or ():
+        for segment in dimension.segments:
+            where = f"{dimension.attribute}={segment.value}"
+            for entry in segment.metrics:
+                metric = experiment.metric(entry.metric)
+                if metric is None or metric.role is not MetricRole.GUARDRAIL:
+                    continue
+                for comparison in entry.comparisons:
+                    breached, why = _judge(metric, comparison, where)
+                    if breached:
+                        breaches.append(_Check(metric, comparison, True, why, where))
+    return breaches
+
+
+def _judge(
+    metric: Metric, comparison: Comparison, segment: str | None = None
+) -> tuple[bool, str | None]:
+    """Whether one comparison (of the whole, or of `segment`) is breached, and the sentence
+    that says so."""
     variant = comparison.variant
     direction = metric.direction.value
     if metric.role is MetricRole.PRIMARY:
@@ -267,15 +293,18 @@ def _judge(metric: Metric, comparison: Comparison) -> tuple[bool, str | None]:
         if relative is None
         else _relative_interval(relative)
     )
+    where = "" if segment is None else f" in segment {segment}"
     return True, (
-        f"guardrail {metric.key} of {variant} breached: the one-sided always-valid test puts its "
-        f"change wholly {side} the tolerated {_signed_pct(tolerated)} (relative interval "
-        f"{shown}; good direction: {direction})"
+        f"guardrail {metric.key} of {variant} breached{where}: the one-sided always-valid test "
+        f"puts its change wholly {side} the tolerated {_signed_pct(tolerated)} (relative "
+        f"interval {shown}; good direction: {direction})"
     )
 
 
 def _breach_code(check: _Check) -> str:
-    return "primary_worse" if check.metric.role is MetricRole.PRIMARY else "guardrail_breach"
+    if check.metric.role is MetricRole.PRIMARY:
+        return "primary_worse"
+    return "guardrail_breach" if check.segment is None else "segment_guardrail_breach"
 
 
 def _waits(experiment: Experiment, results: Results, now: float) -> list[tuple[str, str]]:

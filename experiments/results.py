@@ -70,6 +70,29 @@ class ArmSummary:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Adjusted:
+    """A comparison adjusted by CUPED for the metric's `covariate` (experiments/stats/cuped.py),
+    beside the unadjusted figures, which the decisions keep reading.
+
+    `variance_reduction` is the share of the difference's variance the covariate removed.
+    `reason`: why figures are None (a `Reason` code, or `ratio_not_adjusted`: a ratio metric
+    is not adjusted)."""
+
+    covariate: str
+    theta: float | None
+    control_mean: float | None
+    treatment_mean: float | None
+    diff: float | None
+    ci: Interval | None
+    relative_lift: float | None
+    relative_ci: Interval | None
+    p_value: float | None
+    sequential_ci: Interval | None
+    variance_reduction: float | None
+    reason: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Comparison:
     """A treatment against the control on one metric (docs/measurement.md defines each figure).
 
@@ -93,6 +116,7 @@ class Comparison:
     harm_bound: float | None
     verdict_detail: Standing | None
     reason: Reason | None
+    adjusted: Adjusted | None = field(default=None, metadata=SECTION)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -163,6 +187,29 @@ class MetricResult:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SegmentResult:
+    """One segment's users and metric figures, computed as the experiment's are (no quantile,
+    power or CUPED sections); a guardrail's `breached` is the per-segment rule's."""
+
+    value: str
+    variants: Mapping[str, VariantUsers]
+    metrics: tuple[MetricResult, ...]
+
+    def metric(self, key: str) -> MetricResult | None:
+        return next((m for m in self.metrics if m.metric == key), None)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SegmentDimension:
+    """The segments of one declared attribute (the declared values, then `other`), judged at
+    `sequential_alpha`, the per-segment level (experiments/stats/segments.py)."""
+
+    attribute: str
+    sequential_alpha: float
+    segments: tuple[SegmentResult, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Results:
     """An experiment's results at `as_of`, computed from one snapshot of its sums."""
 
@@ -176,6 +223,7 @@ class Results:
     srm: SrmCheck
     variants: Mapping[str, VariantUsers]
     metrics: tuple[MetricResult, ...]
+    segments: tuple[SegmentDimension, ...] | None = field(default=None, metadata=SECTION)
 
     def users(self) -> dict[str, int]:
         """Exposed users per variant."""
@@ -191,17 +239,41 @@ def to_json(value: Results | MetricResult | SrmCheck) -> dict[str, Any]:
     return document
 
 
+PLAIN = frozenset({float, int, str, bool})
+"""The types JSON holds as they are (an enum, a subclass of str, is not one of them)."""
+
+
 def _json(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+    kind = type(value)
+    if value is None or kind in PLAIN:
+        return value
+    shape = _shape(kind)
+    if shape is not None:
         return {
-            f.name: _json(getattr(value, f.name))
-            for f in dataclasses.fields(value)
-            if not (f.metadata == SECTION and getattr(value, f.name) is None)
+            name: _json(item)
+            for name, is_section in shape
+            if (item := getattr(value, name)) is not None or not is_section
         }
+    if kind is tuple or kind is list:
+        return [_json(item) for item in value]
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, Mapping):
         return {key: _json(item) for key, item in value.items()}
-    if isinstance(value, tuple | list):
-        return [_json(item) for item in value]
     return value
+
+
+SHAPES: dict[type, tuple[tuple[str, bool], ...] | None] = {}
+"""Each type's `_shape`, read once a type: the document is built on every results request."""
+
+
+def _shape(kind: type) -> tuple[tuple[str, bool], ...] | None:
+    """A dataclass's fields in order, each with whether it is a section; None for a type that
+    is not a dataclass."""
+    if kind not in SHAPES:
+        SHAPES[kind] = (
+            tuple((f.name, f.metadata == SECTION) for f in dataclasses.fields(kind))
+            if dataclasses.is_dataclass(kind)
+            else None
+        )
+    return SHAPES[kind]
