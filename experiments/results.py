@@ -249,13 +249,14 @@ def _json(value: Any) -> Any:
         return value
     shape = _shape(kind)
     if shape is not None:
+        # Most fields are plain figures: converted in place, not by a call each.
         return {
-            name: _json(item)
+            name: item if item is None or type(item) in PLAIN else _json(item)
             for name, is_section in shape
             if (item := getattr(value, name)) is not None or not is_section
         }
     if kind is tuple or kind is list:
-        return [_json(item) for item in value]
+        return [item if type(item) in PLAIN else _json(item) for item in value]
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, Mapping):
