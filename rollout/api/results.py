@@ -56,6 +56,25 @@ class ArmFigures(BaseModel):
     reason: str | None = Field(description="why a null figure is not available yet")
 
 
+class AdjustedFigures(BaseModel):
+    covariate: str
+    theta: float | None = Field(description="cov(x, y) / var(x), pooled within the arms")
+    control_mean: float | None
+    treatment_mean: float | None
+    diff: float | None
+    ci: Interval | None
+    relative_lift: float | None
+    relative_ci: Interval | None
+    p_value: float | None
+    sequential_ci: Interval | None
+    variance_reduction: float | None = Field(
+        description="the share of the difference's variance the covariate removed"
+    )
+    reason: str | None = Field(
+        description="why figures are null; ratio_not_adjusted for a ratio metric"
+    )
+
+
 class ComparisonFigures(BaseModel):
     variant: str
     baseline: str
@@ -79,6 +98,10 @@ class ComparisonFigures(BaseModel):
         description="guardrails: the always-valid bound of m_t - (1 +- max_regression) m_c"
     )
     reason: str | None
+    adjusted: AdjustedFigures | None = Field(
+        default=None,
+        description="metrics with a covariate: CUPED's figures beside these (docs/statistics.md)",
+    )
 
 
 class PowerFigures(BaseModel):
@@ -138,6 +161,18 @@ class MetricResults(BaseModel):
     )
 
 
+class SegmentFigures(BaseModel):
+    value: str = Field(description="a declared value, or other")
+    variants: dict[str, VariantUsers]
+    metrics: list[MetricResults] = Field(description="a guardrail's breached: the segment's rule")
+
+
+class SegmentDimension(BaseModel):
+    attribute: str
+    sequential_alpha: float = Field(description="the level of each segment's guardrail test")
+    segments: list[SegmentFigures]
+
+
 class Decision(BaseModel):
     model_config = ConfigDict(extra="allow")
     action: str
@@ -155,6 +190,9 @@ class Results(BaseModel):
     srm: SRM
     variants: dict[str, VariantUsers]
     metrics: list[MetricResults]
+    segments: list[SegmentDimension] | None = Field(
+        default=None, description="experiments with declared segments"
+    )
     decision: Decision
 
 

@@ -5,10 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
+from flask import Flask
 
+from experiments.model import MetricType
 from experiments.stats.moments import Moments
 from experiments.store import Store
+from experiments.store.events import EventWrite, Outcome
+from experiments.store.exposures import exposure_write
+from rollout.runtime import Runtime
 from tests.api.conftest import Api, experiment_body
 
 EXP = "summary-tone"
@@ -137,3 +143,57 @@ def test_segments_beyond_the_bounds_are_422(editor: Api) -> None:
     response = editor.post("/api/v1/experiments", json=experiment_body(EXP, segments=segments))
     assert response.status_code == 422
     assert response.get_json()["error"]["details"][0]["field"].startswith("segments")
+
+
+def seed(app: Flask, model: str, users: int, control_ms: float, friendly_ms: float) -> None:
+    """`users` exposures an arm on `model`, each with one latency event, through the store."""
+    runtime: Runtime = app.extensions["rollout"]
+    experiment = runtime.store.events.snapshot(EXP).experiment
+    rng = np.random.default_rng(users)
+    exposures, events = [], []
+    for arm, mean in ((0, control_ms), (1, friendly_ms)):
+        for i in range(users):
+            user = f"{model}-{arm}-{i}"
+            exposures.append(exposure_write(experiment, user, arm, {"model": model}, {}))
+            events.append(
+                EventWrite(EXP, user, f"e-{user}", "latency_ms", MetricType.MEAN,
+                           float(rng.normal(mean, mean / 8)))
+            )
+    assert all(r.recorded_now for r in runtime.store.exposures.record(exposures, 1.0))
+    assert set(runtime.store.events.ingest(events)) == {Outcome.ACCEPTED}
+
+
+def test_the_results_show_each_segment_and_the_adjusted_figures(
+    app: Flask, editor: Api, running: str
+) -> None:
+    seed(app, "gpt-4o", 300, 800, 800)
+    seed(app, "claude", 40, 800, 800)
+
+    body = editor.get(f"/api/v1/experiments/{EXP}/results").get_json()
+
+    (dimension,) = body["segments"]
+    assert dimension["attribute"] == "model"
+    assert [s["value"] for s in dimension["segments"]] == ["gpt-4o", "claude", "other"]
+    assert [s["variants"]["friendly"]["users"] for s in dimension["segments"]] == [300, 40, 0]
+    requests = next(m for m in body["metrics"] if m["metric"] == "requests")
+    adjusted = requests["comparisons"][0]["adjusted"]
+    assert adjusted["covariate"] == "requests_before"
+    latency = next(m for m in body["metrics"] if m["metric"] == "latency_ms")
+    assert "adjusted" not in latency["comparisons"][0]
+
+
+def test_evaluate_rolls_back_on_a_guardrail_breached_in_one_segment(
+    app: Flask, release: Api, running: str
+) -> None:
+    seed(app, "gpt-4o", 900, 800, 800)
+    seed(app, "claude", 100, 800, 1600)
+
+    answer = release.post(f"/api/v1/experiments/{EXP}/evaluate", json={})
+
+    assert answer.status_code == 200, answer.get_json()
+    decision = answer.get_json()
+    assert decision["action"] == "rollback"
+    assert any("in segment model=claude" in reason for reason in decision["reasons"])
+    history = release.get(f"/api/v1/experiments/{EXP}/history?limit=1000").get_json()["history"]
+    rollback = next(entry for entry in history if entry["action"] == "rollback")
+    assert "in segment model=claude" in rollback["reason"]
