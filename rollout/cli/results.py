@@ -195,12 +195,68 @@ def render_results(r: Mapping[str, Any], style: Style) -> str:
                 )
             )
         lines.append(styled_table(rows, widths))
+        lines += adjusted_lines(metric)
         if metric.get("quantile"):
             lines += quantile_lines(metric, style)
         if metric.get("power"):
             lines.append(textwrap.fill(power_line(metric["power"]), WIDTH,
                                        subsequent_indent="         "))
+    for dimension in r.get("segments") or []:
+        lines += ["", *segment_lines(dimension, style)]
     return "\n".join(lines)
+
+
+def adjusted_lines(metric: Mapping[str, Any]) -> list[str]:
+    """Each comparison's CUPED figures (a metric with a covariate), beside the unadjusted row."""
+    lines = []
+    for c in metric.get("comparisons") or []:
+        adjusted = c.get("adjusted")
+        if not adjusted:
+            continue
+        head = f"  CUPED ({adjusted['covariate']}) {c['variant']}"
+        if adjusted.get("reason") == "ratio_not_adjusted":
+            lines.append(f"{head}: a ratio metric is not adjusted")
+            continue
+        reduction = adjusted.get("variance_reduction")
+        lines.append(clip(
+            f"{head}  {percent(adjusted.get('relative_lift'), True, decimals_below=100.0)}"
+            f"  95% CI {interval(adjusted.get('relative_ci'))}"
+            f"  variance {percent(None if reduction is None else -reduction, True)}",
+            WIDTH,
+        ))
+    return lines
+
+
+def segment_lines(dimension: Mapping[str, Any], style: Style) -> list[str]:
+    """One dimension's segments: per segment, treatment and primary or guardrail metric, the
+    relative lift, its always-valid interval at the segment's level and the verdict (a
+    guardrail's is the per-segment rule's). `--json` has every metric's figures."""
+    lines = [
+        f"{style('segments by ' + str(dimension['attribute']), 'bold')}"
+        f"  (each at always-valid level {number(dimension.get('sequential_alpha'))})"
+    ]
+    rows = [("  segment", "metric", "users", "lift", "always-valid", "verdict")]
+    for segment in dimension.get("segments") or []:
+        users = "/".join(str(v["users"]) for v in (segment.get("variants") or {}).values())
+        for metric in segment.get("metrics") or []:
+            if metric["role"] not in ("primary", "guardrail"):
+                continue
+            for c in metric.get("comparisons") or []:
+                verdict = (
+                    guardrail_verdict(c, metric)
+                    if metric["role"] == "guardrail"
+                    else str(c.get("verdict") or "-")
+                )
+                rows.append((
+                    f"  {segment['value']}",
+                    f"{metric['metric']} {c['variant']}",
+                    users,
+                    percent(c.get("relative_lift"), True, decimals_below=100.0),
+                    interval(c.get("sequential_relative_ci")),
+                    style(verdict, VERDICT_COLOURS.get(verdict, "dim")),
+                ))
+    lines.append(styled_table(rows, [10, 16, 10, 7, 16]))
+    return lines
 
 
 def cmd_results(args: argparse.Namespace) -> int:

@@ -15,6 +15,8 @@ from experiments.stats.cuped import adjusted_comparison
 from experiments.stats.guardrail import harm_test
 from experiments.stats.moments import Moments, RatioMoments
 from experiments.stats.sufficient import CovariateSums, SufficientStats
+from rollout.cli.output import Style
+from rollout.cli.results import render_results
 
 NOW = 1_750_000_000.0
 
@@ -196,3 +198,21 @@ def test_a_ratio_metric_says_it_is_not_adjusted() -> None:
     adjusted = cost.comparisons[0].adjusted
     assert adjusted is not None
     assert (adjusted.reason, adjusted.diff, adjusted.theta) == ("ratio_not_adjusted", None, None)
+
+
+def test_the_cli_shows_the_segments_table_and_the_adjusted_line() -> None:
+    shown = analyse(experiment(), stats(1600), NOW)
+    document = to_json(shown) | {"decision": decide(experiment(), shown, NOW).as_dict()}
+    text = render_results(document, Style(False))
+    assert "segments by model" in text
+    claude = next(
+        line for line in text.splitlines() if line.startswith("  claude") and "latency" in line
+    )
+    assert claude.split()[-1] == "breached" and "400/400" in claude
+    assert all(len(line) <= 80 for line in text.splitlines())
+
+    definition = experiment(metrics=COVARIATE_METRICS, segments=[])
+    adjusted = to_json(analyse(definition, covariate_stats(), NOW))
+    lines = render_results(adjusted, Style(False)).splitlines()
+    assert any(line.startswith("  CUPED (requests_before) new  +") for line in lines)
+    assert "  CUPED (cost_before) new: a ratio metric is not adjusted" in lines
