@@ -3,6 +3,7 @@ them from the first exposure, the edge bounds them, and the results break the fi
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,7 @@ from experiments.store.events import EventWrite, Outcome
 from experiments.store.exposures import exposure_write
 from rollout.runtime import Runtime
 from tests.api.conftest import Api, experiment_body
+from tests.api.test_archive import signed_in_console
 
 EXP = "summary-tone"
 SEGMENTS = [{"attribute": "model", "values": ["gpt-4o", "claude"]}]
@@ -197,3 +199,27 @@ def test_evaluate_rolls_back_on_a_guardrail_breached_in_one_segment(
     history = release.get(f"/api/v1/experiments/{EXP}/history?limit=1000").get_json()["history"]
     rollback = next(entry for entry in history if entry["action"] == "rollback")
     assert "in segment model=claude" in rollback["reason"]
+
+
+def test_the_console_shows_the_segments_and_the_adjusted_figures(
+    app: Flask, editor: Api, sdk: Api, running: str
+) -> None:
+    seed(app, "gpt-4o", 900, 800, 800)
+    seed(app, "claude", 100, 800, 1600)
+    for i in range(40):
+        answered = assign(sdk, f"c{i}", covariates={"requests_before": i % 9})
+        assert answered.status_code == 200
+
+    page = signed_in_console(app.test_client(), editor.secret).get(f"/experiments/{EXP}")
+    assert page.status_code == 200
+    markup = page.get_data(as_text=True)
+
+    found = re.search(r'<section class="card segments"[^>]*data-attribute="model">(.*?)</section>',
+                      markup, re.S)
+    assert found is not None
+    claude = re.search(
+        r'<tr data-segment="claude" data-metric="latency_ms" data-variant="friendly">(.*?)</tr>',
+        found.group(1), re.S,
+    )
+    assert claude is not None and "breached" in claude.group(1)
+    assert 'class="figures adjusted" data-covariate="requests_before"' in markup

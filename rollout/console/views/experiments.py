@@ -12,7 +12,7 @@ from flask import flash, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 
 from experiments.errors import DomainError, Invalid
-from experiments.model import Status
+from experiments.model import DECISION_ROLES, Status
 from rollout.console import charts, permissions, ramp
 from rollout.console.blueprint import blueprint
 from rollout.console.figures import figures_of, primary_verdict, results_of
@@ -81,11 +81,28 @@ def _live_context(user: ConsoleUser, key: str) -> dict[str, Any]:
         }
         for metric in results.metrics
     ]
+    # Per dimension, every segment's primary and guardrail comparisons with their verdict (a
+    # guardrail's is the per-segment rule the controller rolls back on).
+    segments = [
+        {
+            "dimension": dimension,
+            "rows": [
+                {"segment": segment, "metric": metric, "comparison": c,
+                 "verdict": verdict_of(metric, c)}
+                for segment in dimension.segments
+                for metric in segment.metrics
+                if metric.role in DECISION_ROLES
+                for c in metric.comparisons
+            ],
+        }
+        for dimension in results.segments or ()
+    ]
     return {
         "experiment": experiment,
         "results": results,
         "decision": figures.judged.decision,
         "metrics": metrics,
+        "segments": segments,
         "stages": ramp.stages_of(experiment, results, rt.now()),
         "traffic": ramp.traffic_words(experiment),
         "history": list(reversed(history)),
