@@ -18,6 +18,8 @@ from urllib.parse import quote
 import requests
 
 DEFAULT_URL = "http://127.0.0.1:8000"
+ENVIRONMENT_HEADER = "X-Rollout-Environment"
+"""The header naming the environment a request acts in (the key's own when it has one)."""
 PAGE = 500
 """Items asked for a page of a paginated list (the API's maximum)."""
 
@@ -88,22 +90,32 @@ class Answer:
 
 @dataclass
 class ServiceClient:
-    """The HTTP API at `url` with one key, through one `requests` session."""
+    """The HTTP API at `url` with one key, through one `requests` session.
+
+    `environment`, when set, is sent with every request (ENVIRONMENT_HEADER): a key of all
+    environments acts in it, and a key of another environment is refused rather than answered
+    from its own, so a command never reports one environment's state as another's.
+    """
 
     url: str
     key: str | None
     timeout_s: float = 30.0
+    environment: str | None = None
     session: requests.Session = field(default_factory=requests.Session)
 
     def __post_init__(self) -> None:
         self.url = self.url.rstrip("/")
 
     @classmethod
-    def configured(cls, url: str | None, key: str | None) -> ServiceClient:
-        """The service named on the command line, else by ROLLOUT_URL / ROLLOUT_API_KEY."""
+    def configured(
+        cls, url: str | None, key: str | None, environment: str | None = None
+    ) -> ServiceClient:
+        """The service named on the command line, else by ROLLOUT_URL / ROLLOUT_API_KEY (and
+        the environment by ROLLOUT_ENV)."""
         return cls(
             url or os.environ.get("ROLLOUT_URL") or DEFAULT_URL,
             key or os.environ.get("ROLLOUT_API_KEY") or None,
+            environment=environment or os.environ.get("ROLLOUT_ENV") or None,
         )
 
     def exchange(
@@ -114,6 +126,8 @@ class ServiceClient:
         params: Mapping[str, Any] | None = None,
     ) -> Answer:
         headers = {"Authorization": f"Bearer {self.key}"} if self.key else {}
+        if self.environment:
+            headers[ENVIRONMENT_HEADER] = self.environment
         try:
             response = self.session.request(
                 method,

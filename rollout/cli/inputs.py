@@ -16,8 +16,9 @@ from rollout.http import ServiceClient, first_line
 
 
 def service(args: argparse.Namespace) -> ServiceClient:
-    """The service the command line names (--url/--key, else ROLLOUT_URL/ROLLOUT_API_KEY)."""
-    client = ServiceClient.configured(args.url, args.key)
+    """The service the command line names (--url/--key/--env, else ROLLOUT_URL/ROLLOUT_API_KEY/
+    ROLLOUT_ENV)."""
+    client = ServiceClient.configured(args.url, args.key, args.env)
     if not client.key:
         raise CliError("no API key: pass --key or set ROLLOUT_API_KEY", code=USAGE)
     return client

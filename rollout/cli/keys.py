@@ -4,11 +4,15 @@ Only `keys create --local` writes straight into this machine's Redis (REDIS_URL,
 server of `make run`): the way to make the first key when none exists yet besides
 ROLLOUT_ADMIN_KEY. It is never chosen for the user: a key in the environment for another service
 must not turn into an admin key created here.
+
+A key belongs to one deployment environment: `keys create --env staging` makes a key of staging
+(the service's default is production), `--all-environments` one that spans them all.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from typing import Any
 from urllib.parse import urlsplit
@@ -49,7 +53,7 @@ def _create_locally(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
 def _admin_service(args: argparse.Namespace) -> ServiceClient:
     """The service named as for every command; a missing key says which service wanted one,
     and how the first key is made."""
-    client = ServiceClient.configured(args.url, args.key)
+    client = ServiceClient.configured(args.url, args.key, args.env)
     if not client.key:
         raise CliError(
             f"no API key for {client.url}: pass --key or set ROLLOUT_API_KEY (an admin key);"
@@ -69,12 +73,32 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
     else:
         api = _admin_service(args)
         try:
-            created = api.post("/api/v1/keys", {"name": args.name, "role": args.role})
+            created = api.post("/api/v1/keys", {"name": args.name, "role": args.role,
+                                                **_environment_of_new_key(args)})
         except ServiceError as exc:
             raise _said_by(api, exc) from None
         where = api.url
-    emit(args, created, f"{created['secret']}\n(role {created['role']} on {where}; shown once)")
+    emit(args, created, f"{created['secret']}\n(role {created['role']}, {scope(created)} on"
+                        f" {where}; shown once)")
     return 0
+
+
+def _environment_of_new_key(args: argparse.Namespace) -> dict[str, str | None]:
+    """The body's `environment`: the one named (--env or ROLLOUT_ENV), None for all of them
+    (--all-environments), nothing at all to take the service's default."""
+    if args.all_environments:
+        if args.env:
+            raise CliError("--env and --all-environments: choose one", code=USAGE)
+        return {"environment": None}
+    named = args.env or os.environ.get("ROLLOUT_ENV")
+    return {"environment": named} if named else {}
+
+
+def scope(key: dict[str, Any]) -> str:
+    """`environment staging`, `all environments`, as a key's answer says."""
+    if "environment" not in key:
+        return "environment production"
+    return "all environments" if key["environment"] is None else f"environment {key['environment']}"
 
 
 def cmd_keys_list(args: argparse.Namespace) -> int:
@@ -84,9 +108,15 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
     except ServiceError as exc:
         raise _said_by(api, exc) from None
     emit(args, {"keys": keys},
-         lambda: table([(k["name"], k["role"], when(k.get("created_at"))) for k in keys],
-                       [32, 8]) or "no keys")
+         lambda: table([(k["name"], k["role"], _environment_column(k), when(k.get("created_at")))
+                        for k in keys], [32, 8, 12]) or "no keys")
     return 0
+
+
+def _environment_column(key: dict[str, Any]) -> str:
+    """A key's environment in the list; `*` for a key of all environments."""
+    environment = key.get("environment", "production")
+    return "*" if environment is None else str(environment)
 
 
 def cmd_keys_revoke(args: argparse.Namespace) -> int:
@@ -103,7 +133,10 @@ def add_commands(sub: Any) -> None:
     keys = sub.add_parser("keys", help="API keys (over HTTP, with an admin key)")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
     create = add_command(keys_sub, "create", cmd_keys_create,
-                         "create a key (the secret is shown once)")
+                         "create a key (the secret is shown once) of the environment --env"
+                         " names, else of production")
+    create.add_argument("--all-environments", action="store_true",
+                        help="a key of every environment (picks one per request with --env)")
     create.add_argument("--role", required=True, choices=[r.value for r in Role])
     create.add_argument("--name", required=True)
     create.add_argument("--local", action="store_true",

@@ -1,5 +1,5 @@
-"""The `rollout` parser and entry point: one value each for --url, --key and --json, and every
-error printed in the service's words."""
+"""The `rollout` parser and entry point: one value each for --url, --key, --env and --json, and
+every error printed in the service's words."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import redis
 
 from experiments.errors import DomainError
 from rollout.apply import commands as apply_commands
-from rollout.cli import experiments, keys, prompts, results, run
+from rollout.cli import environments, experiments, keys, promotion, prompts, results, run
 from rollout.cli.errors import CliError
 from rollout.cli.parsing import Command
 from rollout.http import DEFAULT_URL, ServiceError, first_line
@@ -22,13 +22,17 @@ Run the service, and drive it from the shell.
 
   rollout serve | controller                  run the API (and controller) / the controller
   rollout keys create|list|revoke             API keys (admin)
+  rollout env list|create|rename|archive|...  environments (admin)
   rollout experiments list|show|create|...    define and operate experiments
   rollout results KEY                         the figures, comparison by comparison
-  rollout prompts list|show|push|diff|render|label
+  rollout prompts list|show|push|diff|render|label|promote
   rollout apply | export                      prompts and experiments as code (YAML files)
+  rollout promote KEY --from E1 --to E2       copy an experiment to another environment (draft)
 
 Every command but `serve` and `controller` speaks the HTTP API: --url (or ROLLOUT_URL, default
-http://127.0.0.1:8000) and --key (or ROLLOUT_API_KEY). --json prints the service's JSON instead
+http://127.0.0.1:8000) and --key (or ROLLOUT_API_KEY). --env (or ROLLOUT_ENV) names the
+environment to act in: a key of one environment acts in its own (naming another is refused), a key
+of all environments in the one named, else production. --json prints the service's JSON instead
 of text, for scripts. A refusal prints the service's message (and each field it names) and exits
 1; a usage error exits 2.
 """
@@ -43,18 +47,22 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"the service (default $ROLLOUT_URL or {DEFAULT_URL})")
     parser.add_argument("--key", dest="global_key", metavar="KEY",
                         help="an API key (default $ROLLOUT_API_KEY)")
+    parser.add_argument("--env", dest="global_env", metavar="NAME",
+                        help="the environment to act in (default $ROLLOUT_ENV, else the key's)")
     parser.add_argument("--json", dest="global_json", action="store_true",
                         help="machine-readable output: the service's JSON")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in (run, keys, experiments, results, prompts, apply_commands):
+    for group in (run, keys, environments, experiments, promotion, results, prompts,
+                  apply_commands):
         group.add_commands(sub)
     return parser
 
 
 def _merge_globals(args: argparse.Namespace) -> None:
-    """One value each for url, key and json, wherever on the line they were given."""
+    """One value each for url, key, env and json, wherever on the line they were given."""
     args.url = getattr(args, "url", None) or args.global_url
     args.key = getattr(args, "key", None) or args.global_key
+    args.env = getattr(args, "env", None) or args.global_env
     args.json = bool(getattr(args, "json", False) or args.global_json)
 
 

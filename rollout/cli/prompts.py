@@ -11,6 +11,7 @@ from rollout.cli.errors import USAGE, CliError
 from rollout.cli.inputs import assignments, load_document, read_text, reason, service
 from rollout.cli.output import WIDTH, Style, clip, compact, emit, table
 from rollout.cli.parsing import add_command
+from rollout.cli.promotion import add_prompt_command
 from rollout.http import ServiceClient, api_path
 
 NO_NEWLINE = "\\ No newline at end of file"
@@ -213,6 +214,7 @@ def add_commands(sub: Any) -> None:
     label.add_argument("label")
     label.add_argument("version", type=int)
     label.add_argument("--reason")
+    add_prompt_command(pr)
     for action, help in [
         ("archive", "hide from lists and SDKs, keep its history (not while a running or paused"
          " experiment uses it)"),

@@ -457,7 +457,7 @@ def test_keys_create_says_which_service_it_talks_to(run: Run, served: str) -> No
     code, out, _ = run(ADMIN_KEY, "keys", "create", "--role", "sdk", "--name", "app")
     secret, note = out.splitlines()
     assert code == 0 and secret.startswith("rk_")
-    assert note == f"(role sdk on {served}; shown once)"
+    assert note == f"(role sdk, environment production on {served}; shown once)"
 
 
 def test_keys_follow_rollout_url_and_key_never_redis_behind_their_back(
@@ -498,7 +498,7 @@ def test_the_first_key_goes_straight_to_redis_only_with_local(
     monkeypatch.delenv("ROLLOUT_API_KEY", raising=False)
     assert main(["keys", "create", "--role", "editor", "--name", "bootstrap", "--local"]) == 0
     secret, note = capsys.readouterr().out.splitlines()
-    assert note.startswith("(role editor on Redis at redis://127.0.0.1:")
+    assert note.startswith("(role editor, environment production on Redis at redis://127.0.0.1:")
     response = client.get("/api/v1/experiments", headers={"Authorization": f"Bearer {secret}"})
     assert response.status_code == 200
 
