@@ -4,6 +4,10 @@
 and carries it out over the HTTP API, so a second run changes nothing; `--check` validates the
 files, compiles the templates and runs the prompt tests without any service, for CI. `export`
 writes the service's prompts and experiments back in the same format.
+
+`--env E` applies to environment E (CI applies to staging on every merge, to production on a
+tag): experiments are defined in E, and of the prompts' labels E's own and the ones named like
+no environment are moved; a label named like another environment is that one's, left alone.
 """
 
 from __future__ import annotations
@@ -67,7 +71,8 @@ def run_apply(
     if not as_json:
         for line in done:
             print(line, file=out)
-        print(f"applied: {len(done)} change(s)", file=out)
+        where = f" in {client.environment}" if client.environment else ""
+        print(f"applied: {len(done)} change(s){where}", file=out)
     return 0
 
 

@@ -116,8 +116,14 @@ def _describe(version: PromptVersionCreate) -> str:
     return ", ".join(parts)
 
 
-def plan_prompt(spec: PromptSpec, state: PromptState | None) -> Plan:
-    """The versions and labels to create or move so the service matches `spec` (pure)."""
+def plan_prompt(
+    spec: PromptSpec, state: PromptState | None, others: frozenset[str] = frozenset()
+) -> Plan:
+    """The versions and labels to create or move so the service matches `spec` (pure).
+
+    `others` are the names of the environments other than the one applied to: a label so named
+    is that environment's live version, so it is left alone (with a note) rather than moved from
+    here; promoting it there is `rollout prompts promote` or an apply with that `--env`."""
     plan = Plan()
     have = state.sha256s if state is not None else ()
     want = spec.sha256s()
@@ -139,6 +145,12 @@ def plan_prompt(spec: PromptSpec, state: PromptState | None) -> Plan:
     labels = state.labels if state is not None else {}
     pending = state.pending if state is not None else {}
     for label, target in sorted(spec.labels.items()):
+        if label in others:
+            plan.notes.append(
+                f"prompt {spec.name!r}: label {label!r} is environment {label}'s; left alone"
+                f" (`rollout apply --env {label}` moves it)"
+            )
+            continue
         plan.steps.append(_plan_label(spec, label, target, final, labels, pending))
     return plan
 

@@ -6,13 +6,34 @@ from rollout.apply.plan import SYMBOL, Plan, PromptState, plan_experiment, plan_
 from rollout.apply.spec import Bundle
 from rollout.http import ServiceClient, ServiceError, api_path
 
+DEFAULT_ENVIRONMENTS = frozenset({"development", "staging", "production"})
+"""The environments every service has: the ones a key that may not list them can still name."""
+
+
+def other_environments(client: ServiceClient) -> frozenset[str]:
+    """The environments besides the one the client names (none named: none besides, so every
+    label of the files is applied as written, as before environments existed)."""
+    if not client.environment:
+        return frozenset()
+    try:
+        listed = client.get("/api/v1/environments")["environments"]
+        names = frozenset(str(e["name"]) for e in listed) | DEFAULT_ENVIRONMENTS
+    except ServiceError as exc:
+        if exc.status not in (401, 403):
+            raise
+        names = DEFAULT_ENVIRONMENTS  # listing them is for admins; the defaults always exist
+    return names - {client.environment}
+
 
 def make_plan(client: ServiceClient, bundle: Bundle) -> Plan:
-    """Read what the service holds for each file's subject and plan the difference."""
+    """Read what the service holds for each file's subject and plan the difference, in the
+    environment the client names."""
     plan = Plan()
+    others = other_environments(client)
     for spec in bundle.prompts:
         detail = client.find(api_path("prompts", spec.name))
-        part = plan_prompt(spec, None if detail is None else PromptState.from_detail(detail))
+        state = None if detail is None else PromptState.from_detail(detail)
+        part = plan_prompt(spec, state, others)
         plan.steps += part.steps
         plan.notes += part.notes
     for experiment in bundle.experiments:

@@ -44,7 +44,8 @@ def cmd_prompts_list(args: argparse.Namespace) -> int:
 def _version_of(api: ServiceClient, name: str, version: int | None, label: str | None) -> int:
     if version is not None:
         return version
-    resolved = api.get(api_path("prompts", name, "resolve"), label=label or "production")
+    # No label: the environment's own (the service's default when none is named).
+    resolved = api.get(api_path("prompts", name, "resolve"), label=label or api.environment)
     return int(resolved["version"])
 
 

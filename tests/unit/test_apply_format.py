@@ -276,6 +276,23 @@ def test_only_the_missing_versions_and_moved_labels_are_planned(tmp_path: Path) 
     assert plan.steps[3].detail == "1 -> 2"
 
 
+def test_labels_of_other_environments_are_left_alone_with_a_note(tmp_path: Path) -> None:
+    """`apply --env staging`: the file's `production` label is production's to move."""
+    spec = one_prompt(tmp_path)
+
+    plan = plan_prompt(spec, None, others=frozenset({"production", "development"}))
+
+    assert actions(plan) == [
+        ("version", "greet@1", Action.NEW),
+        ("version", "greet@2", Action.NEW),
+        ("label", "greet:staging", Action.NEW),
+    ]
+    assert plan.notes == [
+        "prompt 'greet': label 'production' is environment production's; left alone"
+        " (`rollout apply --env production` moves it)"
+    ]
+
+
 def test_a_version_that_differs_from_the_service_is_a_conflict(tmp_path: Path) -> None:
     spec = one_prompt(tmp_path)
     other = PromptState((spec.sha256s()[0], "f" * 64), {})
