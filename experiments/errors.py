@@ -21,6 +21,13 @@ class DomainError(Exception):
 class NotFound(DomainError):
     code = "not_found"
 
+    def __init__(
+        self, message: str, details: list[dict[str, Any]] | None = None, code: str | None = None
+    ) -> None:
+        super().__init__(message, details)
+        if code is not None:
+            self.code = code
+
 
 class Conflict(DomainError):
     """The request is valid but the current state does not allow it (HTTP 409)."""

@@ -57,8 +57,12 @@ def check_label_name(label: str) -> str:
     return label
 
 
-def needs_review(label: str, review_required: bool) -> bool:
-    return review_required and label in REVIEWED_LABELS
+def needs_review(
+    label: str, review_required: bool, reviewed: frozenset[str] = REVIEWED_LABELS
+) -> bool:
+    """Whether moving `label` waits for an approval: `reviewed` are the labels under review
+    (the environments whose settings require it; production alone before environments)."""
+    return review_required and label in reviewed
 
 
 def decide_move(
@@ -67,6 +71,7 @@ def decide_move(
     current: int | None,
     pending: LabelProposal | None,
     review_required: bool,
+    reviewed: frozenset[str] = REVIEWED_LABELS,
 ) -> Move:
     """What a request to point `label` at `version` does.
 
@@ -76,7 +81,7 @@ def decide_move(
     """
     if version == current:
         return Move.UNCHANGED
-    if needs_review(label, review_required):
+    if needs_review(label, review_required, reviewed):
         if pending is not None and pending.version == version and pending.previous == current:
             return Move.UNCHANGED
         return Move.PROPOSE

@@ -67,13 +67,14 @@ def assignment_spec(experiment: Experiment) -> ExperimentSpec:
 
 def sdk_document(
     version: int,
+    environment: str,
     experiments: Iterable[Experiment],
     prompts: PromptContents,
     labels: Mapping[str, Mapping[str, int]],
 ) -> SdkDocument:
-    """The document: the experiments an SDK may be asked about (drafts are left out), sorted by
-    key, and each labelled prompt with the content of its labelled versions, so that
-    `client.get_prompt(name, label)` needs no call."""
+    """The document of one environment: the experiments an SDK may be asked about (drafts are
+    left out), sorted by key, and each labelled prompt with the content of its labelled
+    versions, so that `client.get_prompt(name, label)` needs no call."""
     entries = [
         experiment_entry(e, prompts)
         for e in sorted(experiments, key=lambda e: e.key)
@@ -89,7 +90,12 @@ def sdk_document(
                 if (name, v) in prompts
             },
         }
-    return {"version": version, "experiments": entries, "prompts": by_name}
+    return {
+        "version": version,
+        "environment": environment,
+        "experiments": entries,
+        "prompts": by_name,
+    }
 
 
 def etag_of(document: SdkDocument) -> str:

@@ -29,6 +29,8 @@ MAX_SECRET_LENGTH = 512
 class Principal:
     name: str
     role: Role
+    environment: str | None = None
+    """The one environment the key acts in; None: any, chosen per request (default production)."""
 
     def may(self, roles: Iterable[Role]) -> bool:
         return self.role is Role.ADMIN or self.role in set(roles)
@@ -47,11 +49,11 @@ class Authenticator:
         secret = _bearer(authorization)
         digest = secret_hash(secret)
         if self._admin_hash is not None and hmac.compare_digest(digest, self._admin_hash):
-            return Principal(BOOTSTRAP_NAME, Role.ADMIN)
+            return Principal(BOOTSTRAP_NAME, Role.ADMIN, None)
         key = self._lookup(digest)
         if key is None or not hmac.compare_digest(digest, key.hash):
             raise Unauthorized("unknown API key")
-        return Principal(key.name, key.role)
+        return Principal(key.name, key.role, key.environment)
 
     def require(self, authorization: str | None, roles: Iterable[Role]) -> Principal:
         principal = self.principal(authorization)

@@ -27,6 +27,12 @@ class Forbidden(DomainError):
     code = "forbidden"
 
 
+class WrongEnvironment(Forbidden):
+    """A key of one environment named another: it may act only in its own."""
+
+    code = "wrong_environment"
+
+
 class Malformed(DomainError):
     code = "malformed"
 

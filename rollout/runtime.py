@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import redis
 from flask import Flask
 
 from experiments.store import Store
+from experiments.store.migrations import migrate
 from rollout.auth import Authenticator
+from rollout.config.environments import KnownEnvironments
 from rollout.config.live import LiveConfig
 from rollout.config.watcher import ConfigWatcher
 from rollout.last_good_config import backup_path
 from rollout.settings import Settings
+
+log = logging.getLogger(__name__)
 
 EXTENSION = "rollout"
 """The name the runtime is kept under in `Flask.extensions`."""
@@ -26,10 +32,12 @@ class Runtime:
     watcher: ConfigWatcher
     auth: Authenticator
     live: LiveConfig
+    environments: KnownEnvironments
     clock: Callable[[], float] = field(default=time.time)
 
     @classmethod
     def build(cls, settings: Settings, store: Store) -> Runtime:
+        migrate_at_start(store)
         watcher = ConfigWatcher(store.config, settings.config_poll_s)
         store.change_listeners.append(watcher.saw)
         return cls(
@@ -40,6 +48,7 @@ class Runtime:
             live=LiveConfig(
                 store, watcher, backup_path(settings.data_dir, settings.redis_url or "")
             ),
+            environments=KnownEnvironments(store.environments, watcher),
         )
 
     def now(self) -> float:
@@ -47,6 +56,24 @@ class Runtime:
 
     def close(self) -> None:
         self.watcher.close()
+
+
+def migrate_at_start(store: Store) -> None:
+    """Bring the store's layout up to date. Redis away at start-up does not stop a worker (it
+    answers from the configuration kept on disk): everything reads right unmigrated, and the
+    next start migrates."""
+    try:
+        report = migrate(store)
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        log.warning("store migration skipped: Redis unavailable (%s)", type(exc).__name__)
+        return
+    if report.from_version != report.to_version or report.keys_stamped:
+        log.info(
+            "store migrated from schema %s to %s: %d API keys stamped with their environment",
+            report.from_version,
+            report.to_version,
+            len(report.keys_stamped),
+        )
 
 
 def runtime_of(app: Flask) -> Runtime:

@@ -10,15 +10,19 @@ through `Store.redis`. `Store` bundles them around one client, so a process open
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 
+from experiments.environments import PRODUCTION
 from experiments.store.apikeys import ApiKeyStore
 from experiments.store.config_version import ConfigStamp, ConfigVersionStore
 from experiments.store.connection import Redis, connect
-from experiments.store.controller import ControllerStore
+from experiments.store.controller import ControllerStore, WebhookQueue
+from experiments.store.environments import EnvironmentStore
 from experiments.store.events import EventStore
 from experiments.store.experiments import ExperimentStore
 from experiments.store.exposures import ExposureStore
+from experiments.store.keys import EnvironmentKeys
 from experiments.store.layers import LayerStore
 from experiments.store.prompts import PromptStore
 from experiments.store.ratelimit import RateLimitStore
@@ -28,19 +32,52 @@ __all__ = ["ConfigStamp", "Store", "connect"]
 
 
 class Store:
-    def __init__(self, redis: Redis) -> None:
+    """The aggregates around one client. Experiment state (experiments, exposures, events,
+    controller, layers) is per environment: this object's are production's (`environment`),
+    and `in_environment(name)` is the view of another environment sharing everything else
+    (client, scripts, prompts, keys, environments, configuration version)."""
+
+    def __init__(self, redis: Redis, environment: str = PRODUCTION) -> None:
         self.redis = redis
+        self.environment = environment
         self.scripts = Scripts(redis)
         self.change_listeners: list[Callable[[ConfigStamp], None]] = []
         self.config = ConfigVersionStore(redis)
-        self.experiments = ExperimentStore(redis, self.scripts, self.announce_change)
-        self.exposures = ExposureStore(redis, self.scripts)
         self.apikeys = ApiKeyStore(redis)
-        self.layers = LayerStore(redis)
+        self.environments = EnvironmentStore(redis)
         self.prompts = PromptStore(redis, self.scripts)
         self.ratelimit = RateLimitStore(redis)
-        self.events = EventStore(redis, self.scripts)
-        self.controller = ControllerStore(redis, self.scripts)
+        self._views: dict[str, Store] = {environment: self}
+        self._bind(EnvironmentKeys(environment), None)
+
+    def _bind(self, layout: EnvironmentKeys, webhooks: WebhookQueue | None) -> None:
+        self.keys = layout
+        self.experiments = ExperimentStore(self.redis, self.scripts, self.announce_change, layout)
+        self.exposures = ExposureStore(self.redis, self.scripts, layout)
+        self.layers = LayerStore(self.redis, layout)
+        self.events = EventStore(self.redis, self.scripts, layout)
+        self.controller = ControllerStore(self.redis, self.scripts, layout, webhooks)
+
+    def in_environment(self, name: str) -> Store:
+        """The store acting in environment `name` (built once, then kept: views are cheap but
+        the hot routes ask for one on every request). It does not check that `name` exists:
+        the request's edge does (rollout/api/environment.py)."""
+        view = self._views.get(name)
+        if view is None:
+            view = copy.copy(self)
+            view.environment = name
+            view._bind(EnvironmentKeys(name), self.controller.webhooks)
+            self._views[name] = view
+        return view
+
+    def every_environment(self) -> list[Store]:
+        """The view of every environment, archived ones too: what a check across environments
+        (a prompt in use anywhere) reads."""
+        return [self.in_environment(name) for name in self.environments.all()]
+
+    def qualified(self, key: str) -> str:
+        """An experiment's name across environments: `key` in production, else `E/key`."""
+        return self.keys.tag(key)
 
     @classmethod
     def from_url(cls, url: str) -> Store:

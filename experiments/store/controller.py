@@ -19,9 +19,11 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
+from experiments.environments import PRODUCTION
 from experiments.model import Experiment, HistoryEntry
 from experiments.store import keys
 from experiments.store.connection import Redis
+from experiments.store.keys import PRODUCTION_KEYS, EnvironmentKeys
 from experiments.store.scripts import Scripts
 from experiments.store.stored_json import stored_json
 
@@ -104,10 +106,18 @@ class Evaluated:
 
 
 class ControllerStore:
-    def __init__(self, redis: Redis, scripts: Scripts) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        scripts: Scripts,
+        layout: EnvironmentKeys = PRODUCTION_KEYS,
+        webhooks: WebhookQueue | None = None,
+    ) -> None:
         self._redis = redis
         self._scripts = scripts
-        self.webhooks = WebhookQueue(redis, scripts)
+        self._keys = layout
+        # One queue for every environment: a delivery carries its environment in its body.
+        self.webhooks = webhooks or WebhookQueue(redis, scripts)
 
     def acquire(self, owner: str, ttl_ms: int) -> int | None:
         """Take or renew the lease; the fencing token while `owner` holds it, else None."""
@@ -148,12 +158,12 @@ class ControllerStore:
         ]
         status, recorded = self._scripts["controller_apply"](
             keys=[
-                keys.experiment(key),
-                keys.experiment_history(key),
-                keys.timeline(key),
-                keys.controller_fence(key),
-                keys.controller_decision(key),
-                keys.controller_outbox(key),
+                self._keys.experiment(key),
+                self._keys.experiment_history(key),
+                self._keys.timeline(key),
+                self._keys.controller_fence(key),
+                self._keys.controller_decision(key),
+                self._keys.controller_outbox(key),
             ],
             args=args,
         )
@@ -162,7 +172,7 @@ class ControllerStore:
     def timeline(self, key: str, since: float | None = None, limit: int = 500) -> list[Any]:
         """The per-evaluation snapshots, oldest first, those at or after `since`, at most `limit`
         (the newest ones when there are more)."""
-        raw = self._redis.lrange(keys.timeline(key), 0, -1)
+        raw = self._redis.lrange(self._keys.timeline(key), 0, -1)
         entries = [json.loads(item) for item in raw]
         if since is not None:
             entries = [e for e in entries if float(e.get("at", 0)) >= since]
@@ -171,27 +181,27 @@ class ControllerStore:
     def mark_follow_up(self, key: str) -> None:
         """Note, before an apply, that `key` may get follow-ups: a crash after the apply leaves
         them findable by the next runner (`with_follow_ups`)."""
-        self._redis.sadd(keys.CONTROLLER_OUTBOX_INDEX, key)
+        self._redis.sadd(self._keys.controller_outbox_index, key)
 
     def with_follow_ups(self) -> list[str]:
-        return sorted(self._redis.smembers(keys.CONTROLLER_OUTBOX_INDEX))
+        return sorted(self._redis.smembers(self._keys.controller_outbox_index))
 
     def follow_ups(self, key: str) -> list[tuple[str, FollowUp]]:
         """Pending follow-ups of `key`, oldest first, each as (raw JSON, parsed); the raw text
         is what `follow_up_done` removes."""
         return [
             (raw, FollowUp.from_json(raw))
-            for raw in self._redis.lrange(keys.controller_outbox(key), 0, -1)
+            for raw in self._redis.lrange(self._keys.controller_outbox(key), 0, -1)
         ]
 
     def follow_up_done(self, key: str, raw: str) -> None:
-        self._redis.lrem(keys.controller_outbox(key), 1, raw)
+        self._redis.lrem(self._keys.controller_outbox(key), 1, raw)
 
     def forget_follow_ups_if_done(self, key: str) -> None:
         """Unmark `key` once its outbox is empty (an evaluator that marks it again after this
         carries out its own follow-ups right after its apply)."""
-        if not self._redis.llen(keys.controller_outbox(key)):
-            self._redis.srem(keys.CONTROLLER_OUTBOX_INDEX, key)
+        if not self._redis.llen(self._keys.controller_outbox(key)):
+            self._redis.srem(self._keys.controller_outbox_index, key)
 
 
 class WebhookQueue:
@@ -235,9 +245,13 @@ class WebhookQueue:
         pipe.ltrim(keys.WEBHOOK_DELIVERIES, 0, DELIVERY_LOG_LENGTH - 1)
         pipe.execute()
 
-    def deliveries(self, experiment: str | None = None, limit: int = 100) -> list[Any]:
-        """The newest delivery attempts first, optionally of one experiment."""
+    def deliveries(
+        self, experiment: str | None = None, limit: int = 100, environment: str = PRODUCTION
+    ) -> list[Any]:
+        """The newest delivery attempts of one environment first, optionally of one experiment
+        (an entry logged before environments is production's)."""
         entries = [json.loads(raw) for raw in self._redis.lrange(keys.WEBHOOK_DELIVERIES, 0, -1)]
+        entries = [e for e in entries if e.get("environment", PRODUCTION) == environment]
         if experiment is not None:
             entries = [e for e in entries if e.get("experiment") == experiment]
         return entries[:limit]

@@ -43,8 +43,8 @@ from experiments.model import Experiment, MetricType
 from experiments.stats.moments import Moments, RatioMoments
 from experiments.stats.sketch import QuantileSketch
 from experiments.stats.sufficient import CovariateSums, MetricStats, SufficientStats
-from experiments.store import keys
 from experiments.store.connection import Redis
+from experiments.store.keys import PRODUCTION_KEYS, EnvironmentKeys
 from experiments.store.scripts import Scripts
 from experiments.store.shard_routing import group_by_shard
 
@@ -79,8 +79,11 @@ class Snapshot:
 
 
 class EventStore:
-    def __init__(self, redis: Redis, scripts: Scripts) -> None:
+    def __init__(
+        self, redis: Redis, scripts: Scripts, layout: EnvironmentKeys = PRODUCTION_KEYS
+    ) -> None:
         self._redis = redis
+        self._keys = layout
         self._scripts = scripts
 
     def ingest(
@@ -103,12 +106,12 @@ class EventStore:
         second = str(int(time.time() if now is None else now))
         for (experiment, shard), positions in by_shard.items():
             # + the event id is that event's marker
-            seen = keys.event_seen(experiment, "", shard)
+            seen = self._keys.event_seen(experiment, "", shard)
             types: dict[str, tuple[str, str, str, str]] = {}
             script_keys = [
-                keys.exposures(experiment, shard),
-                keys.sufficient_stats(experiment, shard),
-                keys.user_totals(experiment, shard),
+                self._keys.exposures(experiment, shard),
+                self._keys.sufficient_stats(experiment, shard),
+                self._keys.user_totals(experiment, shard),
             ]
             args: list[str] = []
             for position in positions:
@@ -128,7 +131,11 @@ class EventStore:
             header = [window, str(len(types))]
             for metric, fields in types.items():
                 header += [metric, *fields]
-            dedupe = [second, str(bucket_s), keys.event_ids_counted(experiment, bucket_s, shard)]
+            dedupe = [
+                second,
+                str(bucket_s),
+                self._keys.event_ids_counted(experiment, bucket_s, shard),
+            ]
             dedupe += [str(len(seen))]
             dedupe += [str(zlib.crc32(writes[p].event_id.encode())) for p in positions]
             calls.append((script_keys, header + args + dedupe))
@@ -147,8 +154,8 @@ class EventStore:
         of more shards takes one more, every other shard's stats pipelined (per node on a
         Cluster), summed field by field: every field is a sum, a count or a sketch bucket."""
         pipe = self._redis.pipeline(transaction=False)
-        pipe.get(keys.experiment(experiment_key))
-        pipe.hgetall(keys.sufficient_stats(experiment_key))
+        pipe.get(self._keys.experiment(experiment_key))
+        pipe.hgetall(self._keys.sufficient_stats(experiment_key))
         raw_definition, raw_stats = pipe.execute()
         if raw_definition is None:
             raise NotFound(f"experiment {experiment_key!r} not found")
@@ -156,7 +163,7 @@ class EventStore:
         if experiment.shards > 1:
             pipe = self._redis.pipeline(transaction=False)
             for shard in range(1, experiment.shards):
-                pipe.hgetall(keys.sufficient_stats(experiment_key, shard))
+                pipe.hgetall(self._keys.sufficient_stats(experiment_key, shard))
             raw_stats = summed_stats([raw_stats, *pipe.execute()])
         return Snapshot(experiment, decode_stats(experiment, raw_stats))
 

@@ -19,8 +19,8 @@ from pydantic import ValidationError
 from experiments.errors import Conflict, NotFound, StoredDataInvalid
 from experiments.json_bounds import check_json
 from experiments.model import Experiment, HistoryEntry
-from experiments.store import keys
 from experiments.store.connection import Redis
+from experiments.store.keys import PRODUCTION_KEYS, EnvironmentKeys
 from experiments.store.scripts import Scripts
 from experiments.store.stored_json import stored_json
 
@@ -121,8 +121,15 @@ def _salvage_entry(change: HistoryEntry, dropped: list[str]) -> HistoryEntry:
 
 
 class ExperimentStore:
-    def __init__(self, redis: Redis, scripts: Scripts, announce: Callable[[], object]) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        scripts: Scripts,
+        announce: Callable[[], object],
+        layout: EnvironmentKeys = PRODUCTION_KEYS,
+    ) -> None:
         self._redis = redis
+        self._keys = layout
         self._scripts = scripts
         self.announce_change = announce
 
@@ -132,7 +139,7 @@ class ExperimentStore:
         result = self._save(saved, expected=-1, entries=[entry])
         if result == -2:
             raise Conflict(f"experiment {experiment.key!r} already exists", code="already_exists")
-        self._redis.sadd(keys.EXPERIMENT_INDEX, experiment.key)
+        self._redis.sadd(self._keys.experiment_index, experiment.key)
         self.announce_change()
         return saved
 
@@ -140,7 +147,7 @@ class ExperimentStore:
         return decode_experiment(key, self._raw(key))
 
     def _raw(self, key: str) -> str:
-        raw: str | None = self._redis.get(keys.experiment(key))
+        raw: str | None = self._redis.get(self._keys.experiment(key))
         if raw is None:
             raise NotFound(f"experiment {key!r} not found")
         return raw
@@ -152,7 +159,7 @@ class ExperimentStore:
     def catalog(self) -> Catalog:
         """Every experiment, one pipelined round trip after the index (no cross-slot MGET);
         one that cannot be read is set aside with its reason instead of failing the rest."""
-        names = sorted(self._redis.smembers(keys.EXPERIMENT_INDEX))
+        names = sorted(self._redis.smembers(self._keys.experiment_index))
         found: list[Experiment] = []
         unreadable: dict[str, str] = {}
         for name, raw in zip(names, self._load_many(names), strict=True):
@@ -170,7 +177,7 @@ class ExperimentStore:
             return []
         pipe = self._redis.pipeline(transaction=False)
         for name in names:
-            pipe.get(keys.experiment(name))
+            pipe.get(self._keys.experiment(name))
         raws: list[str | None] = pipe.execute()
         return raws
 
@@ -210,14 +217,16 @@ class ExperimentStore:
         return experiment, dropped
 
     def history(self, key: str, offset: int = 0, limit: int = 100) -> list[HistoryEntry]:
-        if not self._redis.exists(keys.experiment(key)):
+        if not self._redis.exists(self._keys.experiment(key)):
             raise NotFound(f"experiment {key!r} not found")
-        raw = self._redis.lrange(keys.experiment_history(key), offset, offset + limit - 1)
+        raw = self._redis.lrange(self._keys.experiment_history(key), offset, offset + limit - 1)
         return [HistoryEntry.model_validate_json(item) for item in raw]
 
     def append_history(self, key: str, entries: list[HistoryEntry]) -> None:
         if entries:
-            self._redis.rpush(keys.experiment_history(key), *(stored_json(e) for e in entries))
+            self._redis.rpush(
+                self._keys.experiment_history(key), *(stored_json(e) for e in entries)
+            )
 
     def _save(self, experiment: Experiment, *, expected: int, entries: list[HistoryEntry]) -> int:
         args = [
@@ -226,7 +235,10 @@ class ExperimentStore:
             *(stored_json(e) for e in entries),
         ]
         result: int = self._scripts["save_experiment"](
-            keys=[keys.experiment(experiment.key), keys.experiment_history(experiment.key)],
+            keys=[
+                self._keys.experiment(experiment.key),
+                self._keys.experiment_history(experiment.key),
+            ],
             args=args,
         )
         return int(result)

@@ -17,8 +17,8 @@ from typing import Any
 
 from experiments.model import Experiment
 from experiments.stats.segments import segment_cells
-from experiments.store import keys
 from experiments.store.connection import Redis
+from experiments.store.keys import PRODUCTION_KEYS, EnvironmentKeys
 from experiments.store.scripts import Scripts
 from experiments.store.shard_routing import group_by_shard
 from rollout_sdk.kernel.hashing import shard_of
@@ -65,8 +65,11 @@ class ExposureRecord:
 
 
 class ExposureStore:
-    def __init__(self, redis: Redis, scripts: Scripts) -> None:
+    def __init__(
+        self, redis: Redis, scripts: Scripts, layout: EnvironmentKeys = PRODUCTION_KEYS
+    ) -> None:
         self._redis = redis
+        self._keys = layout
         self._scripts = scripts
 
     def record(self, writes: Sequence[ExposureWrite], now: float) -> list[ExposureRecord]:
@@ -87,8 +90,8 @@ class ExposureStore:
                 write = writes[position]
                 args += [write.user_id, str(write.variant_index), stamp, exposure_facts(write)]
             script_keys = [
-                keys.exposures(experiment, shard),
-                keys.sufficient_stats(experiment, shard),
+                self._keys.exposures(experiment, shard),
+                self._keys.sufficient_stats(experiment, shard),
             ]
             calls.append((script_keys, args))
         answers = self._scripts.run_many("record_exposures", calls)
@@ -101,7 +104,7 @@ class ExposureStore:
     def variant_of(self, experiment: str, user_id: str, shards: int = 1) -> int | None:
         """The variant index of the user's first exposure, read from the user's shard."""
         shard = shard_of(user_id, experiment, shards)
-        raw = self._redis.hget(keys.exposures(experiment, shard), user_id)
+        raw = self._redis.hget(self._keys.exposures(experiment, shard), user_id)
         return None if raw is None else int(raw.split(":", 1)[0])
 
 

@@ -15,95 +15,144 @@ experiment's alone and stay under `{exp:<key>}`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from experiments.environments import PRODUCTION as PRODUCTION_NAME
+
 PREFIX = "rollout"
 
 CONFIG_VERSION = f"{PREFIX}:config:version"
 # A random token set once: it changes only when Redis loses its data (store/config_version.py).
 CONFIG_EPOCH = f"{PREFIX}:config:epoch"
 CONFIG_CHANNEL = f"{PREFIX}:config:changed"
-EXPERIMENT_INDEX = f"{PREFIX}:experiments"
 PROMPT_INDEX = f"{PREFIX}:prompts"
 API_KEYS_BY_NAME = f"{PREFIX}:{{apikeys}}:by-name"
 API_KEYS_BY_HASH = f"{PREFIX}:{{apikeys}}:by-hash"
 # The lease and its fencing counter share a hash tag: one script acquires both atomically.
 CONTROLLER_LEASE = f"{PREFIX}:{{controller}}:lease"
 CONTROLLER_FENCE = f"{PREFIX}:{{controller}}:fence"
-CONTROLLER_OUTBOX_INDEX = f"{PREFIX}:controller:outbox-index"
 WEBHOOKS_GLOBAL = f"{PREFIX}:webhooks"
 WEBHOOK_DELIVERIES = f"{PREFIX}:webhooks:deliveries"
 WEBHOOK_SCHEDULE = f"{PREFIX}:webhooks:schedule"
 WEBHOOK_SECRET = f"{PREFIX}:webhooks:secret"
 
-
-def _exp(key: str) -> str:
-    return f"{PREFIX}:{{exp:{key}}}"
-
-
-def _shard(key: str, shard: int) -> str:
-    return _exp(key) if shard == 0 else f"{PREFIX}:{{exp:{key}/s{shard}}}"
+ENVIRONMENTS = f"{PREFIX}:environments"
+"""Hash environment name -> its JSON document (experiments/environments.py)."""
+SCHEMA_VERSION = f"{PREFIX}:schema"
+"""The store layout's version, set by the migrations (store/migrations.py)."""
 
 
-def experiment(key: str) -> str:
-    """The experiment's definition and state, one JSON document."""
-    return f"{_exp(key)}:def"
+@dataclass(frozen=True)
+class EnvironmentKeys:
+    """The keys of one environment's experiment state.
+
+    Production keeps the layout from before environments existed, so a store written then is
+    production's state: `rollout:experiments`, `rollout:{exp:<key>}:...`. Another environment E
+    prefixes its global keys with `rollout:env:E:` and tags an experiment `{exp:E/<key>}`
+    (shards `{exp:E/<key>/s<s>}`): one tag per experiment and environment, so every script still
+    touches one Cluster slot. A key never holds a "/", so no two environments share a tag.
+    """
+
+    environment: str
+
+    @property
+    def _global(self) -> str:
+        if self.environment == PRODUCTION_NAME:
+            return PREFIX
+        return f"{PREFIX}:env:{self.environment}"
+
+    def tag(self, key: str) -> str:
+        """The experiment's name inside its hash tag: `<key>`, or `E/<key>` outside production."""
+        return key if self.environment == PRODUCTION_NAME else f"{self.environment}/{key}"
+
+    def _exp(self, key: str) -> str:
+        return f"{PREFIX}:{{exp:{self.tag(key)}}}"
+
+    def _shard(self, key: str, shard: int) -> str:
+        return self._exp(key) if shard == 0 else f"{PREFIX}:{{exp:{self.tag(key)}/s{shard}}}"
+
+    @property
+    def experiment_index(self) -> str:
+        """Set of the environment's experiment keys."""
+        return f"{self._global}:experiments"
+
+    @property
+    def controller_outbox_index(self) -> str:
+        """Set of the environment's experiments that may have follow-ups to carry out."""
+        return f"{self._global}:controller:outbox-index"
+
+    def experiment(self, key: str) -> str:
+        """The experiment's definition and state, one JSON document."""
+        return f"{self._exp(key)}:def"
+
+    def experiment_history(self, key: str) -> str:
+        return f"{self._exp(key)}:history"
+
+    def exposures(self, key: str, shard: int = 0) -> str:
+        """Hash user id -> "<variant index>:<unix seconds>" of the user's first exposure."""
+        return f"{self._shard(key, shard)}:exposures"
+
+    def sufficient_stats(self, key: str, shard: int = 0) -> str:
+        """Hash of running sums per variant and metric; results read only this and the
+        definition."""
+        return f"{self._shard(key, shard)}:stats"
+
+    def user_totals(self, key: str, shard: int = 0) -> str:
+        """Hash "<metric>|<user>" -> the user's running totals, needed to update sums of
+        squares."""
+        return f"{self._shard(key, shard)}:totals"
+
+    def event_seen(self, key: str, event_id: str, shard: int = 0) -> str:
+        """Marks an event id as counted; expires after the dedupe window. Written before the
+        bucketed `event_ids_counted`, and only read now, until the last of them has expired."""
+        return f"{self._shard(key, shard)}:seen:{event_id}"
+
+    def event_ids_counted(self, key: str, bucket_s: int, shard: int = 0) -> str:
+        """Prefix of the hashes event id -> the second it was counted (from its bucket's start),
+        one a shard of a time bucket of `bucket_s` seconds: ingest_events.lua appends
+        "<bucket>:<shard>" (bucket = unix seconds // bucket_s), and "meta" for the shard counts.
+        Those shards split a time bucket's hash; the `shard` argument is the experiment's own."""
+        return f"{self._shard(key, shard)}:counted:{bucket_s}:"
+
+    def timeline(self, key: str) -> str:
+        """List of per-evaluation results snapshots (JSON), oldest first; thinned when full."""
+        return f"{self._exp(key)}:timeline"
+
+    def controller_fence(self, key: str) -> str:
+        """The highest controller fencing token that applied a decision to the experiment."""
+        return f"{self._exp(key)}:fence"
+
+    def controller_decision(self, key: str) -> str:
+        """The signature of the experiment's last recorded decision (history entries on
+        change)."""
+        return f"{self._exp(key)}:decision"
+
+    def controller_outbox(self, key: str) -> str:
+        """Follow-ups of applied decisions (announce, layer, webhooks) not yet carried out."""
+        return f"{self._exp(key)}:outbox"
+
+    def layer(self, name: str) -> str:
+        """Hash experiment key -> "lo,hi": the layer ranges held by experiments of the layer."""
+        tag = name if self.environment == PRODUCTION_NAME else f"{self.environment}/{name}"
+        return f"{PREFIX}:{{layer:{tag}}}:ranges"
 
 
-def experiment_history(key: str) -> str:
-    return f"{_exp(key)}:history"
-
-
-def exposures(key: str, shard: int = 0) -> str:
-    """Hash user id -> "<variant index>:<unix seconds>" of the user's first exposure."""
-    return f"{_shard(key, shard)}:exposures"
-
-
-def sufficient_stats(key: str, shard: int = 0) -> str:
-    """Hash of running sums per variant and metric; results read only this and the definition."""
-    return f"{_shard(key, shard)}:stats"
-
-
-def user_totals(key: str, shard: int = 0) -> str:
-    """Hash "<metric>|<user>" -> the user's running totals, needed to update sums of squares."""
-    return f"{_shard(key, shard)}:totals"
-
-
-def event_seen(key: str, event_id: str, shard: int = 0) -> str:
-    """Marks an event id as counted; expires after the dedupe window. Written before the
-    bucketed `event_ids_counted`, and only read now, until the last of them has expired."""
-    return f"{_shard(key, shard)}:seen:{event_id}"
-
-
-def event_ids_counted(key: str, bucket_s: int, shard: int = 0) -> str:
-    """Prefix of the hashes event id -> the second it was counted (from its bucket's start), one
-    a shard of a time bucket of `bucket_s` seconds: ingest_events.lua appends
-    "<bucket>:<shard>" (bucket = unix seconds // bucket_s), and "meta" for the shard counts.
-    Those shards split a time bucket's hash; the `shard` argument is the experiment's own."""
-    return f"{_shard(key, shard)}:counted:{bucket_s}:"
-
-
-def timeline(key: str) -> str:
-    """List of per-evaluation results snapshots (JSON), oldest first; thinned when full."""
-    return f"{_exp(key)}:timeline"
-
-
-def controller_fence(key: str) -> str:
-    """The highest controller fencing token that applied a decision to the experiment."""
-    return f"{_exp(key)}:fence"
-
-
-def controller_decision(key: str) -> str:
-    """The signature of the experiment's last recorded decision (history entries on change)."""
-    return f"{_exp(key)}:decision"
-
-
-def controller_outbox(key: str) -> str:
-    """Follow-ups of applied decisions (announce, layer, webhooks) not yet carried out."""
-    return f"{_exp(key)}:outbox"
-
-
-def layer(name: str) -> str:
-    """Hash experiment key -> "lo,hi": the layer ranges held by experiments of the layer."""
-    return f"{PREFIX}:{{layer:{name}}}:ranges"
+PRODUCTION_KEYS = EnvironmentKeys(PRODUCTION_NAME)
+"""Production's keys, today's layout; the module functions below are its, for tools and tests."""
+EXPERIMENT_INDEX = PRODUCTION_KEYS.experiment_index
+CONTROLLER_OUTBOX_INDEX = PRODUCTION_KEYS.controller_outbox_index
+experiment = PRODUCTION_KEYS.experiment
+experiment_history = PRODUCTION_KEYS.experiment_history
+exposures = PRODUCTION_KEYS.exposures
+sufficient_stats = PRODUCTION_KEYS.sufficient_stats
+user_totals = PRODUCTION_KEYS.user_totals
+event_seen = PRODUCTION_KEYS.event_seen
+event_ids_counted = PRODUCTION_KEYS.event_ids_counted
+timeline = PRODUCTION_KEYS.timeline
+controller_fence = PRODUCTION_KEYS.controller_fence
+controller_decision = PRODUCTION_KEYS.controller_decision
+controller_outbox = PRODUCTION_KEYS.controller_outbox
+layer = PRODUCTION_KEYS.layer
 
 
 def _prompt(name: str) -> str:

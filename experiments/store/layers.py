@@ -7,18 +7,19 @@ from collections.abc import Callable
 import redis
 
 from experiments.errors import Conflict
-from experiments.store import keys
 from experiments.store.connection import Redis
+from experiments.store.keys import PRODUCTION_KEYS, EnvironmentKeys
 
 Allocate = Callable[[list[tuple[float, float]], float | None], tuple[float, float] | None]
 
 
 class LayerStore:
-    def __init__(self, redis_client: Redis) -> None:
+    def __init__(self, redis_client: Redis, layout: EnvironmentKeys = PRODUCTION_KEYS) -> None:
         self._redis = redis_client
+        self._keys = layout
 
     def ranges(self, layer: str) -> dict[str, tuple[float, float]]:
-        raw = self._redis.hgetall(keys.layer(layer))
+        raw = self._redis.hgetall(self._keys.layer(layer))
         return {name: _decode(value) for name, value in raw.items()}
 
     def claim(
@@ -35,7 +36,7 @@ class LayerStore:
         An experiment holding a range keeps it, unless `replace`: then its own range counts as
         free and is swapped for the new one in the same transaction (a draft's new share).
         """
-        key = keys.layer(layer)
+        key = self._keys.layer(layer)
         with self._redis.pipeline(transaction=True) as pipe:
             while True:
                 try:
@@ -62,10 +63,10 @@ class LayerStore:
 
     def hold(self, layer: str, experiment: str, held: tuple[float, float]) -> None:
         """Put back a range known to be free for `experiment` (undoing a replacing claim)."""
-        self._redis.hset(keys.layer(layer), experiment, f"{held[0]!r},{held[1]!r}")
+        self._redis.hset(self._keys.layer(layer), experiment, f"{held[0]!r},{held[1]!r}")
 
     def release(self, layer: str, experiment: str) -> None:
-        self._redis.hdel(keys.layer(layer), experiment)
+        self._redis.hdel(self._keys.layer(layer), experiment)
 
 
 def _decode(value: str) -> tuple[float, float]:

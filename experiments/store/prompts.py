@@ -186,9 +186,7 @@ class PromptStore:
         raw = self._redis.hget(keys.prompt_labels(name), ref)
         return None if raw is None else int(raw)
 
-    def set_archived(
-        self, name: str, record: dict[str, Any] | None, entry: dict[str, Any]
-    ) -> bool:
+    def set_archived(self, name: str, record: dict[str, Any] | None, entry: dict[str, Any]) -> bool:
         """Archive the prompt with `record` (who, when, why), or unarchive it with None, and say
         so in its history, in one script; False (nothing written) when it already was so."""
         changed = self._scripts["set_prompt_archive"](

@@ -12,7 +12,7 @@ from experiments.model import Covariates, FreeJson, Key, Role, Status, StrictFla
 from experiments.prompts.version import PromptMessage
 from experiments.store.exposures import ExposureWrite, exposure_write
 from rollout.api.batches import BatchAnswer, validate_items
-from rollout.api.routing import route, runtime
+from rollout.api.routing import environment, environment_store, route, runtime
 from rollout.errors import unreadable
 from rollout.observability import count_assignment
 from rollout_sdk.kernel.assignment import assign
@@ -98,7 +98,7 @@ class SdkConfig(BaseModel):
 )
 def assign_user(body: AssignRequest) -> Any:
     rt = runtime()
-    snapshot = rt.live.snapshot()
+    snapshot = rt.live.snapshot(environment().name)
     if body.experiments is None:
         wanted = [k for k, e in snapshot.experiments.items() if e.status is Status.RUNNING]
     else:
@@ -123,7 +123,8 @@ def assign_user(body: AssignRequest) -> Any:
             for key, a in answers.items()
             if a.in_experiment
         ]
-        for write, record in zip(writes, rt.store.exposures.record(writes, rt.now()), strict=True):
+        recorded = environment_store().exposures.record(writes, rt.now())
+        for write, record in zip(writes, recorded, strict=True):
             variants[write.experiment] = (
                 snapshot.experiments[write.experiment].variants[record.variant_index].key
             )
@@ -153,7 +154,7 @@ def assign_user(body: AssignRequest) -> Any:
     extra_responses={304: "not modified"},
 )
 def sdk_config() -> Response:
-    document, etag = runtime().live.snapshot().sdk_document()
+    document, etag = runtime().live.snapshot(environment().name).sdk_document()
     if request.if_none_match.contains_weak(etag.strip('"')):  # weak comparison (RFC 9110)
         response = Response(status=304)
     else:
@@ -175,7 +176,7 @@ def sdk_config() -> Response:
 )
 def record_exposures(body: ExposuresRequest) -> Any:
     rt = runtime()
-    snapshot = rt.live.snapshot()
+    snapshot = rt.live.snapshot(environment().name)
     answer = BatchAnswer()
     valid = validate_items(Exposure, body.exposures, "exposures", answer)
     writes: list[ExposureWrite] = []
@@ -206,7 +207,7 @@ def record_exposures(body: ExposuresRequest) -> Any:
                 item.covariates,
             )
         )
-    for record in rt.store.exposures.record(writes, rt.now()):
+    for record in environment_store().exposures.record(writes, rt.now()):
         if record.recorded_now:
             answer.accepted += 1
         else:

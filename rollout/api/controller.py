@@ -10,7 +10,14 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from experiments.model import Key, Role
 from experiments.timestamps import as_rfc3339, described, with_rfc3339
-from rollout.api.routing import principal_name, route, runtime
+from rollout.api.routing import (
+    environment,
+    environment_store,
+    principal_name,
+    review_in_environment,
+    route,
+    runtime,
+)
 from rollout.controller.runner import LostLease, evaluate_once
 from rollout.controller.webhooks import derived_secret, master_secret
 
@@ -65,6 +72,7 @@ class TimelineEntry(BaseModel):
 
 class Timeline(BaseModel):
     experiment: str
+    environment: str
     entries: list[TimelineEntry]
 
 
@@ -129,12 +137,13 @@ def evaluate(key: str) -> Any:
 
     def once() -> dict[str, Any]:
         return evaluate_once(
-            rt.store,
+            environment_store(),
             key,
             rt.now(),
             actor=principal_name(),
-            review_required=rt.settings.require_review,
+            review_required=review_in_environment(),
             webhook_urls=rt.settings.webhook_urls,
+            environment_webhooks=[str(u) for u in environment().settings.webhooks],
             force_record=True,
         ).as_dict()
 
@@ -157,10 +166,14 @@ def evaluate(key: str) -> Any:
     errors=[404],
 )
 def timeline(key: str, query: TimelineQuery) -> Any:
-    store = runtime().store
+    store = environment_store()
     store.experiments.get(key)
     entries = store.controller.timeline(key, query.since, query.limit)
-    return {"experiment": key, "entries": [with_rfc3339(e, "at") for e in entries]}
+    return {
+        "experiment": key,
+        "environment": store.environment,
+        "entries": [with_rfc3339(e, "at") for e in entries],
+    }
 
 
 @route(
@@ -173,7 +186,9 @@ def timeline(key: str, query: TimelineQuery) -> Any:
     response=Deliveries,
 )
 def deliveries(query: DeliveriesQuery) -> Any:
-    log = runtime().store.controller.webhooks.deliveries(query.experiment, query.limit)
+    log = runtime().store.controller.webhooks.deliveries(
+        query.experiment, query.limit, environment().name
+    )
     return {"deliveries": [with_rfc3339(d, "at", "next_attempt_at") for d in log]}
 
 

@@ -33,7 +33,7 @@ from experiments.event_rules import EventWrite, event_write
 from experiments.model import ACTIVE_STATUSES, EventId, Key, Role, UnitId
 from experiments.store.events import Outcome
 from rollout.api.batches import BatchAnswer, validate_items
-from rollout.api.routing import route, runtime
+from rollout.api.routing import environment, environment_store, route, runtime
 from rollout.config.live import Snapshot
 from rollout.errors import unreadable
 from rollout.observability import EVENTS
@@ -74,10 +74,10 @@ def record_events(body: EventsRequest) -> Any:
         for index, item in validate_items(Event, body.events, "events", answer)
         if isinstance(item, Event)
     ]
-    snapshot = rt.live.snapshot()
+    snapshot = rt.live.snapshot(environment().name)
     if any(_stale_suspect(snapshot, item) for _, item in valid):
         rt.watcher.refresh()
-        snapshot = rt.live.snapshot()
+        snapshot = rt.live.snapshot(environment().name)
     writes: list[EventWrite] = []
     positions: list[int] = []
     for index, item in valid:
@@ -92,7 +92,7 @@ def record_events(body: EventsRequest) -> Any:
             positions.append(index)
         else:
             answer.reject(index, *write)
-    outcomes = rt.store.events.ingest(writes, rt.settings.dedupe_window_s)
+    outcomes = environment_store().events.ingest(writes, rt.settings.dedupe_window_s)
     for index, write, outcome in zip(positions, writes, outcomes, strict=True):
         if outcome is Outcome.ACCEPTED:
             answer.accepted += 1

@@ -19,8 +19,16 @@ from experiments.model import (
     Status,
 )
 from rollout.api.paging import HistoryQuery, Page, PageQuery, page_of
-from rollout.api.routing import principal_name, route, runtime
-from rollout.operations import archiving
+from rollout.api.routing import (
+    check_spans,
+    environment,
+    environment_store,
+    principal_name,
+    review_in_environment,
+    route,
+    runtime,
+)
+from rollout.operations import archiving, promotion
 from rollout.operations import experiments as operations
 
 blueprint = Blueprint("experiments", __name__, url_prefix="/api/v1")
@@ -47,18 +55,26 @@ class UnreadableExperiment(BaseModel):
 
 
 class ExperimentList(Page):
+    environment: str
     experiments: list[Experiment]
     unreadable: list[UnreadableExperiment] = Field(default_factory=list)
 
 
 class HistoryList(BaseModel):
     experiment: str
+    environment: str
     history: list[HistoryEntry]
 
 
 class ReasonBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reason: str | None = Field(default=None, max_length=2000)
+
+
+class PromotionBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    from_: Key = Field(alias="from", description="the environment the definition is copied from")
+    to: Key = Field(description="the environment it lands in, as a draft")
 
 
 class ConcludeBody(ReasonBody):
@@ -71,12 +87,22 @@ class ApproveBody(BaseModel):
 
 
 class OperationResult(BaseModel):
-    experiment: Experiment
+    experiment: ExperimentInEnvironment
     pending: PendingChange | None = None
 
 
+class ExperimentInEnvironment(Experiment):
+    """An experiment as answered: its document and the environment it lives in."""
+
+    environment: str = Field(description="the environment the experiment lives in")
+
+
+def _document(experiment: Experiment) -> dict[str, Any]:
+    return experiment.model_dump(mode="json") | {"environment": environment().name}
+
+
 def _with_etag(experiment: Experiment, status: int = 200) -> Response:
-    response = jsonify(experiment.model_dump(mode="json"))
+    response = jsonify(_document(experiment))
     response.status_code = status
     response.headers["ETag"] = f'"{experiment.revision}"'
     return response
@@ -94,7 +120,7 @@ def _if_match_revision() -> int | None:
 
 def _outcome(outcome: operations.Outcome) -> Any:
     body = {
-        "experiment": outcome.experiment.model_dump(mode="json"),
+        "experiment": _document(outcome.experiment),
         "pending": outcome.pending.model_dump(mode="json") if outcome.pending else None,
     }
     return body, (202 if outcome.pending else 200)
@@ -107,13 +133,13 @@ def _outcome(outcome: operations.Outcome) -> Any:
     summary="Define an experiment (draft)",
     roles=[Role.EDITOR],
     body=ExperimentCreate,
-    response=Experiment,
+    response=ExperimentInEnvironment,
     status=201,
     errors=[409],
 )
 def create_experiment(body: ExperimentCreate) -> Response:
     rt = runtime()
-    return _with_etag(operations.create(rt.store, body, principal_name(), rt.now()), 201)
+    return _with_etag(operations.create(environment_store(), body, principal_name(), rt.now()), 201)
 
 
 @route(
@@ -126,7 +152,7 @@ def create_experiment(body: ExperimentCreate) -> Response:
     response=ExperimentList,
 )
 def list_experiments(query: ListQuery) -> Any:
-    catalog = runtime().store.experiments.catalog()
+    catalog = environment_store().experiments.catalog()
     found = [
         e
         for e in catalog.experiments
@@ -141,6 +167,7 @@ def list_experiments(query: ListQuery) -> Any:
         for key, message in sorted(catalog.unreadable.items())
     ]
     return {
+        "environment": environment().name,
         "experiments": [e.model_dump(mode="json") for e in page],
         **envelope,
         "unreadable": unreadable,
@@ -153,11 +180,11 @@ def list_experiments(query: ListQuery) -> Any:
     "GET",
     summary="One experiment",
     roles=READERS,
-    response=Experiment,
+    response=ExperimentInEnvironment,
     errors=[404],
 )
 def get_experiment(key: str) -> Response:
-    return _with_etag(runtime().store.experiments.get(key))
+    return _with_etag(environment_store().experiments.get(key))
 
 
 @route(
@@ -167,19 +194,19 @@ def get_experiment(key: str) -> Response:
     summary="Change traffic, targeting, descriptive fields (the design only in draft)",
     roles=[Role.EDITOR, Role.RELEASE],
     body=ExperimentPatch,
-    response=Experiment,
+    response=ExperimentInEnvironment,
     errors=[404, 409],
     extra_responses={202: "a raise of traffic waits for review"},
 )
 def patch_experiment(key: str, body: ExperimentPatch) -> Any:
     rt = runtime()
     outcome = operations.patch(
-        rt.store,
+        environment_store(),
         key,
         body,
         principal_name(),
         rt.now(),
-        rt.settings.require_review,
+        review_in_environment(),
         expected_revision=_if_match_revision(),
     )
     if outcome.pending is not None:
@@ -198,8 +225,12 @@ def patch_experiment(key: str, body: ExperimentPatch) -> Any:
     errors=[404],
 )
 def experiment_history(key: str, query: HistoryQuery) -> Any:
-    entries = runtime().store.experiments.history(key, query.offset, query.limit)
-    return {"experiment": key, "history": [e.model_dump(mode="json") for e in entries]}
+    entries = environment_store().experiments.history(key, query.offset, query.limit)
+    return {
+        "experiment": key,
+        "environment": environment().name,
+        "history": [e.model_dump(mode="json") for e in entries],
+    }
 
 
 @route(
@@ -217,7 +248,12 @@ def start_experiment(key: str, body: ReasonBody) -> Any:
     rt = runtime()
     return _outcome(
         operations.start(
-            rt.store, key, principal_name(), rt.now(), rt.settings.require_review, body.reason
+            environment_store(),
+            key,
+            principal_name(),
+            rt.now(),
+            review_in_environment(),
+            body.reason,
         )
     )
 
@@ -234,7 +270,9 @@ def start_experiment(key: str, body: ReasonBody) -> Any:
 )
 def pause_experiment(key: str, body: ReasonBody) -> Any:
     rt = runtime()
-    return _outcome(operations.pause(rt.store, key, principal_name(), rt.now(), body.reason))
+    return _outcome(
+        operations.pause(environment_store(), key, principal_name(), rt.now(), body.reason)
+    )
 
 
 @route(
@@ -249,7 +287,9 @@ def pause_experiment(key: str, body: ReasonBody) -> Any:
 )
 def resume_experiment(key: str, body: ReasonBody) -> Any:
     rt = runtime()
-    return _outcome(operations.resume(rt.store, key, principal_name(), rt.now(), body.reason))
+    return _outcome(
+        operations.resume(environment_store(), key, principal_name(), rt.now(), body.reason)
+    )
 
 
 @route(
@@ -267,7 +307,12 @@ def advance_experiment(key: str, body: ReasonBody) -> Any:
     rt = runtime()
     return _outcome(
         operations.advance(
-            rt.store, key, principal_name(), rt.now(), rt.settings.require_review, body.reason
+            environment_store(),
+            key,
+            principal_name(),
+            rt.now(),
+            review_in_environment(),
+            body.reason,
         )
     )
 
@@ -285,7 +330,9 @@ def advance_experiment(key: str, body: ReasonBody) -> Any:
 def rollback_experiment(key: str, body: ReasonBody) -> Any:
     rt = runtime()
     reason = body.reason or "manual rollback"
-    return _outcome(operations.rollback(rt.store, key, principal_name(), rt.now(), reason))
+    return _outcome(
+        operations.rollback(environment_store(), key, principal_name(), rt.now(), reason)
+    )
 
 
 @route(
@@ -301,7 +348,9 @@ def rollback_experiment(key: str, body: ReasonBody) -> Any:
 def conclude_experiment(key: str, body: ConcludeBody) -> Any:
     rt = runtime()
     return _outcome(
-        operations.conclude(rt.store, key, principal_name(), rt.now(), body.winner, body.reason)
+        operations.conclude(
+            environment_store(), key, principal_name(), rt.now(), body.winner, body.reason
+        )
     )
 
 
@@ -317,7 +366,9 @@ def conclude_experiment(key: str, body: ConcludeBody) -> Any:
 )
 def approve_change(key: str, body: ApproveBody) -> Any:
     rt = runtime()
-    return _outcome(operations.approve(rt.store, key, body.change, principal_name(), rt.now()))
+    return _outcome(
+        operations.approve(environment_store(), key, body.change, principal_name(), rt.now())
+    )
 
 
 @route(
@@ -334,7 +385,7 @@ def approve_change(key: str, body: ApproveBody) -> Any:
 def archive_experiment(key: str, body: ReasonBody) -> Any:
     rt = runtime()
     experiment = archiving.archive_experiment(
-        rt.store, key, principal_name(), rt.now(), body.reason
+        environment_store(), key, principal_name(), rt.now(), body.reason
     )
     return _outcome(operations.Outcome(experiment))
 
@@ -352,6 +403,31 @@ def archive_experiment(key: str, body: ReasonBody) -> Any:
 def unarchive_experiment(key: str, body: ReasonBody) -> Any:
     rt = runtime()
     experiment = archiving.unarchive_experiment(
-        rt.store, key, principal_name(), rt.now(), body.reason
+        environment_store(), key, principal_name(), rt.now(), body.reason
     )
     return _outcome(operations.Outcome(experiment))
+
+
+@route(
+    blueprint,
+    "/experiments/<key>/promote",
+    "POST",
+    summary="Copy the definition into another environment as a draft (a draft there is"
+    " replaced; anything else is 409); the history of both says so",
+    roles=[Role.RELEASE],
+    body=PromotionBody,
+    response=ExperimentInEnvironment,
+    status=201,
+    errors=[404, 409],
+)
+def promote_experiment(key: str, body: PromotionBody) -> Response:
+    check_spans(body.from_, body.to)
+    rt = runtime()
+    target = rt.store.in_environment(body.to)
+    draft = promotion.promote(
+        rt.store.in_environment(body.from_), target, key, principal_name(), rt.now()
+    )
+    response = jsonify(draft.model_dump(mode="json") | {"environment": body.to})
+    response.status_code = 201
+    response.headers["ETag"] = f'"{draft.revision}"'
+    return response

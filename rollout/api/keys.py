@@ -1,18 +1,23 @@
-"""API keys (`admin`): create (the secret is shown once), list, revoke."""
+"""API keys (`admin`): create (the secret is shown once), list, revoke.
+
+A key belongs to one environment, or to every environment (`environment: null`, any role, made by
+an all-environments admin key). An admin key of one environment sees and manages only that
+environment's keys: to it the others do not exist."""
 
 from __future__ import annotations
 
 import time
 from typing import Any
 
-from flask import Blueprint
+from flask import Blueprint, g
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
-from experiments.errors import Conflict
+from experiments.errors import Conflict, Invalid, NotFound
 from experiments.model import Key, Role
 from experiments.timestamps import as_rfc3339, described
-from rollout.api.routing import principal_name, route, runtime
-from rollout.auth import BOOTSTRAP_NAME
+from rollout.api.routing import environment, principal_name, route, runtime
+from rollout.auth import BOOTSTRAP_NAME, Principal
+from rollout.errors import WrongEnvironment
 
 blueprint = Blueprint("keys", __name__, url_prefix="/api/v1")
 
@@ -21,11 +26,23 @@ class KeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Key
     role: Role
+    environment: Key | None = Field(
+        default=None,
+        description="the one environment the key acts in; null: every environment (picked per"
+        " request with X-Rollout-Environment). Left out: every environment for an admin key,"
+        " else the request's environment (production unless named)",
+    )
+
+    def environment_wanted(self, request_environment: str) -> str | None:
+        if "environment" in self.model_fields_set:
+            return self.environment
+        return None if self.role is Role.ADMIN else request_environment
 
 
 class KeyInfo(BaseModel):
     name: str
     role: Role
+    environment: str | None = Field(description="the key's environment; null: every one")
     created_at: float = Field(description=described("created_at"))
     created_by: str | None = None
 
@@ -63,7 +80,12 @@ def create_key(body: KeyCreate) -> Any:
             code="reserved_name",
         )
     rt = runtime()
-    key, secret = rt.store.apikeys.create(body.name, body.role, rt.now(), principal_name())
+    wanted = body.environment_wanted(environment().name)
+    _check_may_manage(wanted)
+    if wanted is not None and wanted not in {e.name for e in rt.environments.active()}:
+        message = f"no environment {wanted!r} (or it is archived)"
+        raise Invalid(message, [{"field": "environment", "message": message}])
+    key, secret = rt.store.apikeys.create(body.name, body.role, rt.now(), principal_name(), wanted)
     rt.store.announce_change()
     return KeyCreated.model_validate({**key.public(), "secret": secret}), 201
 
@@ -78,7 +100,9 @@ def create_key(body: KeyCreate) -> Any:
 )
 def list_keys() -> Any:
     keys = runtime().store.apikeys.list()
-    return KeyList(keys=[KeyInfo.model_validate(k.public()) for k in keys])
+    scope = _caller_scope()
+    shown = [k for k in keys if scope is None or k.environment == scope]
+    return KeyList(keys=[KeyInfo.model_validate(k.public()) for k in shown])
 
 
 @route(
@@ -92,6 +116,9 @@ def list_keys() -> Any:
 )
 def revoke_key(name: str) -> Any:
     rt = runtime()
+    found = next((k for k in rt.store.apikeys.list() if k.name == name), None)
+    if found is not None and _caller_scope() not in (None, found.environment):
+        raise NotFound(f"no API key named {name!r}")
     rt.store.apikeys.revoke(name)
     rt.store.announce_change()
     rt.auth.forget()
@@ -99,3 +126,19 @@ def revoke_key(name: str) -> Any:
     # after that delay means that once this call returns, no worker accepts the key any more.
     time.sleep(rt.watcher.propagation_s)
     return "", 204
+
+
+def _caller_scope() -> str | None:
+    """The environment the calling admin key is limited to; None for an all-environments key."""
+    principal: Principal = g.principal
+    return principal.environment
+
+
+def _check_may_manage(environment_of_key: str | None) -> None:
+    """An admin key of one environment manages the keys of that environment only."""
+    scope = _caller_scope()
+    if scope is not None and environment_of_key != scope:
+        shown = "every environment" if environment_of_key is None else repr(environment_of_key)
+        raise WrongEnvironment(
+            f"an admin key of environment {scope!r} cannot make a key of {shown}"
+        )

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint
+from flask import Blueprint, g
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
-from experiments.model import KEY_PATTERN, Role
+from experiments.environments import review_required
+from experiments.errors import Invalid
+from experiments.model import KEY_PATTERN, Key, Role
 from experiments.prompt_labels import LabelProposal
 from experiments.prompts.diff import unified_diff
 from experiments.prompts.sandbox import render, render_messages
@@ -23,7 +25,16 @@ from experiments.prompts.version import (
 )
 from experiments.timestamps import as_rfc3339, described, with_rfc3339
 from rollout.api.paging import HistoryQuery, Page, PageQuery, page_of
-from rollout.api.routing import principal_name, route, runtime
+from rollout.api.routing import (
+    check_spans,
+    environment,
+    environment_store,
+    principal_name,
+    route,
+    runtime,
+)
+from rollout.auth import Principal
+from rollout.errors import WrongEnvironment
 from rollout.operations import archiving
 from rollout.operations import prompts as prompt_operations
 
@@ -187,14 +198,69 @@ class LabelApproval(BaseModel):
 
 class ResolveQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    label: str = Field(default="production", pattern=KEY_PATTERN)
+    label: str | None = Field(
+        default=None,
+        pattern=KEY_PATTERN,
+        description="default: the label named like the request's environment (its live version)",
+    )
+
+
+class PromptPromotion(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    from_: Key = Field(alias="from", description="the environment whose live version is promoted")
+    to: Key = Field(description="the environment whose label moves (under its review settings)")
+    reason: str | None = Field(default=None, max_length=2000)
 
 
 def _pinned_by(name: str) -> dict[int, list[str]]:
+    """Version -> the experiments of the request's environment that reference it (those of
+    other environments are theirs to know: pins are stored as `E/<key>` outside production)."""
+    prefix = environment_store().qualified("")
     pins = runtime().store.prompts.pins(name)
-    return {
-        version: sorted({ref.partition(":")[0] for ref in refs}) for version, refs in pins.items()
-    }
+    found: dict[int, list[str]] = {}
+    for version, refs in pins.items():
+        keys = [ref.partition(":")[0] for ref in refs]
+        mine = sorted({k.removeprefix(prefix) for k in keys if _pinned_here(k, prefix)})
+        if mine:
+            found[version] = mine
+    return found
+
+
+def _pinned_here(qualified: str, prefix: str) -> bool:
+    return qualified.startswith(prefix) if prefix else "/" not in qualified
+
+
+def _check_label_in_reach(label: str) -> None:
+    """A key of one environment moves, approves and resolves the labels of no other
+    environment: a label named like an environment is that environment's live version."""
+    principal: Principal = g.principal
+    if principal.environment is None or label == principal.environment:
+        return
+    if label in runtime().environments.all():
+        raise WrongEnvironment(
+            f"label {label!r} is the live version of environment {label!r}; key"
+            f" {principal.name!r} acts in {principal.environment!r} only"
+        )
+
+
+def _labels_in_reach(labels: dict[str, int]) -> dict[str, int]:
+    """The labels the calling key may see: all for an all-environments key, else every label
+    but those of other environments."""
+    principal: Principal = g.principal
+    if principal.environment is None:
+        return labels
+    others = set(runtime().environments.all()) - {principal.environment}
+    return {label: version for label, version in labels.items() if label not in others}
+
+
+def _reviewed_labels() -> frozenset[str]:
+    """The labels whose moves wait for review: those of the environments that require it."""
+    rt = runtime()
+    return frozenset(
+        e.name
+        for e in rt.environments.all().values()
+        if review_required(e, rt.settings.require_review)
+    )
 
 
 def _archive_state(record: dict[str, Any] | None) -> dict[str, Any]:
@@ -290,8 +356,12 @@ def get_prompt(prompt: str) -> Any:
     return {
         "name": prompt,
         "versions": [_summary(v, pins) for v in versions],
-        "labels": prompts.labels(prompt),
-        "pending": [p.model_dump(mode="json") for p in prompts.pending(prompt)],
+        "labels": _labels_in_reach(prompts.labels(prompt)),
+        "pending": [
+            p.model_dump(mode="json")
+            for p in prompts.pending(prompt)
+            if p.label in _labels_in_reach({p.label: 0})
+        ],
     } | _archive_state(prompts.archived([prompt]).get(prompt))
 
 
@@ -360,6 +430,7 @@ def diff_versions(prompt: str, a: int, b: int) -> Any:
     extra_responses={202: "the move waits for review"},
 )
 def put_label(prompt: str, label: str, body: LabelMove) -> Any:
+    _check_label_in_reach(label)
     rt = runtime()
     outcome = prompt_operations.move_label(
         rt.store,
@@ -368,8 +439,9 @@ def put_label(prompt: str, label: str, body: LabelMove) -> Any:
         body.version,
         principal_name(),
         rt.now(),
-        rt.settings.require_review,
+        True,
         body.reason,
+        _reviewed_labels(),
     )
     return _label_state(outcome)
 
@@ -386,6 +458,9 @@ def put_label(prompt: str, label: str, body: LabelMove) -> Any:
 )
 def approve_label(prompt: str, body: LabelApproval) -> Any:
     rt = runtime()
+    waiting = [p for p in rt.store.prompts.pending(prompt) if p.id == body.change]
+    for proposal in waiting:
+        _check_label_in_reach(proposal.label)
     outcome = prompt_operations.approve_label(
         rt.store, prompt, body.change, principal_name(), rt.now()
     )
@@ -403,9 +478,11 @@ def approve_label(prompt: str, body: LabelApproval) -> Any:
     errors=[404],
 )
 def resolve_label(prompt: str, query: ResolveQuery) -> Any:
-    document = prompt_operations.resolve_label(runtime().store, prompt, query.label)
+    label = query.label or environment().name
+    _check_label_in_reach(label)
+    document = prompt_operations.resolve_label(runtime().store, prompt, label)
     fields = ResolvedVersion.model_fields
-    return {k: v for k, v in document.items() if k in fields} | {"label": query.label}
+    return {k: v for k, v in document.items() if k in fields} | {"label": label}
 
 
 @route(
@@ -456,3 +533,37 @@ def unarchive_prompt(prompt: str, body: ArchiveBody) -> Any:
     rt = runtime()
     archiving.unarchive_prompt(rt.store, prompt, principal_name(), rt.now(), body.reason)
     return {"prompt": prompt} | _archive_state(None)
+
+
+@route(
+    blueprint,
+    "/prompts/<prompt>/promote",
+    "POST",
+    summary="Promote a prompt: point environment `to`'s label at the version environment"
+    " `from`'s label points at (waits for review where `to` requires it)",
+    roles=[Role.EDITOR, Role.RELEASE],
+    body=PromptPromotion,
+    response=LabelState,
+    errors=[404, 409],
+    extra_responses={202: "the move waits for review"},
+)
+def promote_prompt(prompt: str, body: PromptPromotion) -> Any:
+    rt = runtime()
+    check_spans(body.from_, body.to)
+    version = rt.store.prompts.labels(prompt).get(body.from_)
+    if version is None:
+        rt.store.prompts.require(prompt)
+        message = f"prompt {prompt!r} has no version live in {body.from_!r} (no such label)"
+        raise Invalid(message, [{"field": "from", "message": message}], code="unknown_label")
+    outcome = prompt_operations.move_label(
+        rt.store,
+        prompt,
+        body.to,
+        version,
+        principal_name(),
+        rt.now(),
+        True,
+        body.reason or f"promoted from {body.from_}",
+        _reviewed_labels(),
+    )
+    return _label_state(outcome)

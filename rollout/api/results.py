@@ -18,7 +18,7 @@ from experiments.decision import decide
 from experiments.model import Role
 from experiments.results import to_json
 from experiments.stats.power import DEFAULT_POWER
-from rollout.api.routing import route, runtime
+from rollout.api.routing import environment, environment_store, route, runtime
 
 blueprint = Blueprint("results", __name__, url_prefix="/api/v1")
 
@@ -181,6 +181,7 @@ class Decision(BaseModel):
 
 class Results(BaseModel):
     experiment: str
+    environment: str
     status: str
     stage: int | None
     traffic: float
@@ -204,10 +205,11 @@ class Results(BaseModel):
 def experiment_results(key: str, query: ResultsQuery) -> Any:
     rt = runtime()
     now = rt.now()
-    snapshot = rt.store.events.snapshot(key)
+    snapshot = environment_store().events.snapshot(key)
     results = analysis.results(
         snapshot.experiment, snapshot.stats, now, effect=query.effect, power=query.power
     )
     document = to_json(results)
     document["decision"] = decide(snapshot.experiment, results, now).as_dict()
+    document["environment"] = environment().name
     return document

@@ -16,14 +16,19 @@ from typing import Any, TypeVar
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from pydantic import BaseModel, ValidationError
 
-from experiments.errors import Invalid, validation_details
+from experiments.environments import PRODUCTION, Environment, review_required
+from experiments.errors import Invalid, NotFound, validation_details
 from experiments.model import Role
-from rollout.errors import Malformed, RateLimited, TooLarge
+from experiments.store import Store
+from rollout.auth import Principal
+from rollout.errors import Malformed, RateLimited, TooLarge, WrongEnvironment
 from rollout.runtime import Runtime, runtime_of
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 ALL_ROLES = (Role.ADMIN, Role.EDITOR, Role.RELEASE, Role.SDK)
+ENVIRONMENT_HEADER = "X-Rollout-Environment"
+ENVIRONMENT_PARAMETER = "environment"
 
 
 @dataclass(frozen=True)
@@ -76,8 +81,10 @@ def route(
             if role_tuple is not None:
                 rt = runtime_of(current_app)
                 g.principal = rt.auth.require(request.headers.get("Authorization"), role_tuple)
-                if rt.settings.rate_limit_per_s > 0:
-                    enforce_rate_limit(rt, g.principal.name)
+                g.environment = resolve_environment(rt, g.principal)
+                limit = g.environment.settings.rate_limit_per_s or rt.settings.rate_limit_per_s
+                if limit > 0:
+                    enforce_rate_limit(rt, g.principal.name, limit)
             if body is not None:
                 path_args["body"] = parse_body(body, one_pass_body)
             if query is not None:
@@ -119,15 +126,77 @@ def route(
     return decorate
 
 
-def enforce_rate_limit(rt: Runtime, key_name: str) -> None:
-    """429 once `key_name` has spent this second's budget (ROLLOUT_RATE_LIMIT_PER_S)."""
-    wait_s = rt.store.ratelimit.hit(key_name, rt.now(), rt.settings.rate_limit_per_s)
+def enforce_rate_limit(rt: Runtime, key_name: str, limit: int) -> None:
+    """429 once `key_name` has spent this second's budget (the environment's
+    `rate_limit_per_s`, else ROLLOUT_RATE_LIMIT_PER_S)."""
+    wait_s = rt.store.ratelimit.hit(key_name, rt.now(), limit)
     if wait_s is not None:
         raise RateLimited(
-            f"key {key_name!r} is over its limit of {rt.settings.rate_limit_per_s} requests a"
-            " second; retry later",
+            f"key {key_name!r} is over its limit of {limit} requests a second; retry later",
             wait_s,
         )
+
+
+def named_environment() -> str | None:
+    """The environment the request names: the header, else the `environment` query parameter."""
+    return request.headers.get(ENVIRONMENT_HEADER) or request.args.get(ENVIRONMENT_PARAMETER)
+
+
+def resolve_environment(rt: Runtime, principal: Principal) -> Environment:
+    """The environment the request acts in: a scoped key's own (naming another is 403
+    `wrong_environment`), else the one named, default production. One not known, or
+    archived, is 404 `environment_not_found`."""
+    named = named_environment()
+    if principal.environment is not None:
+        if named and named != principal.environment:
+            raise WrongEnvironment(
+                f"key {principal.name!r} acts in environment {principal.environment!r} only,"
+                f" not {named!r}"
+            )
+        name = principal.environment
+    else:
+        name = named or PRODUCTION
+    found = rt.environments.all().get(name)
+    if found is None or found.archived:
+        raise NotFound(
+            f"environment {name!r} not found" + (" (archived)" if found is not None else ""),
+            code="environment_not_found",
+        )
+    return found
+
+
+def environment() -> Environment:
+    """The environment of the current request (resolved by `route` for every keyed route)."""
+    found: Environment = g.environment
+    return found
+
+
+def check_spans(source: str, target: str) -> None:
+    """A promotion acts in two environments: both must exist (not archived) and differ, and the
+    key must act in both (an all-environments key; 403 `wrong_environment` otherwise)."""
+    known = runtime_of(current_app).environments.all()
+    for name in (source, target):
+        if name not in known or known[name].archived:
+            raise NotFound(f"environment {name!r} not found", code="environment_not_found")
+    if source == target:
+        message = f"promoting from {source!r} to itself changes nothing"
+        raise Invalid(message, [{"field": "to", "message": message}])
+    principal: Principal = g.principal
+    if principal.environment is not None:
+        raise WrongEnvironment(
+            f"key {principal.name!r} acts in {principal.environment!r} only; promoting from"
+            f" {source!r} to {target!r} needs a key of every environment"
+        )
+
+
+def review_in_environment() -> bool:
+    """Whether starts and traffic raises wait for review in the request's environment."""
+    return review_required(environment(), runtime_of(current_app).settings.require_review)
+
+
+def environment_store() -> Store:
+    """The store acting in the current request's environment: experiment state goes here."""
+    return runtime_of(current_app).store.in_environment(environment().name)
 
 
 def raw_body() -> bytes:
@@ -189,6 +258,8 @@ def validate(model: type[BaseModel], data: Any, prefix: str = "") -> BaseModel:
 def parse_query(model: type[BaseModel]) -> BaseModel:
     data: dict[str, Any] = {}
     for name in request.args:
+        if name == ENVIRONMENT_PARAMETER:
+            continue  # every route's, read by resolve_environment
         values = request.args.getlist(name)
         data[name] = values if len(values) > 1 else values[0]
     return validate(model, data)

@@ -24,7 +24,7 @@ from experiments.genai_spans import Span, SpanMeasures, Unmeasured, measures_of
 from experiments.model import Experiment, Role
 from experiments.store.events import Outcome
 from rollout.api.events import Event
-from rollout.api.routing import route, runtime
+from rollout.api.routing import environment, environment_store, route, runtime
 from rollout.observability import EVENTS
 from rollout.otlp_payload import decode_request, encode_response
 
@@ -51,7 +51,7 @@ def export_traces() -> Any:
     rejected_spans: set[int] = set()
     writes: list[EventWrite] = []
     owners: list[int] = []
-    snapshot = rt.live.snapshot()
+    snapshot = rt.live.snapshot(environment().name)
     for index, span in enumerate(spans):
         measured = measures_of(span)
         if isinstance(measured, Unmeasured):
@@ -65,7 +65,7 @@ def export_traces() -> Any:
             continue
         writes.extend(span_writes)
         owners.extend([index] * len(span_writes))
-    outcomes = rt.store.events.ingest(writes, rt.settings.dedupe_window_s)
+    outcomes = environment_store().events.ingest(writes, rt.settings.dedupe_window_s)
     for index, outcome in zip(owners, outcomes, strict=True):
         EVENTS.labels(outcome.name.lower()).inc()
         if outcome is Outcome.NOT_EXPOSED and index not in rejected_spans:

@@ -18,6 +18,7 @@ from typing import Any, cast
 import redis
 from prometheus_client import Gauge
 
+from experiments.environments import PRODUCTION
 from experiments.errors import DomainError, StoredDataInvalid
 from experiments.model import Experiment, Variant
 from experiments.sdk_document import PromptContents, assignment_spec, etag_of, sdk_document
@@ -44,6 +45,7 @@ replaces it."""
 @dataclass(frozen=True)
 class Snapshot:
     stamp: ConfigStamp
+    environment: str
     experiments: dict[str, Experiment]
     compiled: dict[str, CompiledExperiment]
     prompts: dict[tuple[str, int], dict[str, Any]]
@@ -73,6 +75,7 @@ class Snapshot:
         if not self._sdk:
             document = sdk_document(
                 self.version,
+                self.environment,
                 self.experiments.values(),
                 cast(PromptContents, self.prompts),
                 self.labels,
@@ -99,18 +102,21 @@ class Snapshot:
 
 
 class LiveConfig:
+    """One snapshot per environment, each compiled from that environment's experiments and the
+    prompt content it needs."""
+
     def __init__(self, store: Store, watcher: ConfigWatcher, backup: Path | None = None) -> None:
         self._store = store
         self._watcher = watcher
         self._backup = backup
-        self._snapshot: Snapshot | None = None
+        self._snapshots: dict[str, Snapshot] = {}
         self._lock = threading.Lock()
         self._prompt_cache: dict[tuple[str, int], dict[str, Any]] = {}
         self._prompt_cache_epoch = ""
         self._redis_retry_at = 0.0
 
-    def snapshot(self) -> Snapshot:
-        current = self._snapshot
+    def snapshot(self, environment: str = PRODUCTION) -> Snapshot:
+        current = self._snapshots.get(environment)
         if current is not None and current.from_disk and time.monotonic() < self._redis_retry_at:
             return current
         try:
@@ -120,46 +126,62 @@ class LiveConfig:
             if current is not None and current.stamp == stamp:
                 return current
             with self._lock:
-                current = self._snapshot
+                current = self._snapshots.get(environment)
                 if current is not None and current.stamp == stamp:
                     return current
-                self._snapshot = self._load(stamp)
-                return self._snapshot
+                loaded = self._load(stamp, environment)
+                self._snapshots[environment] = loaded
+                return loaded
         except (redis.ConnectionError, redis.TimeoutError):
-            fallback = self._fallback()
+            fallback = self._fallback(environment)
             if fallback is None:
                 raise
             return fallback
 
-    def _fallback(self) -> Snapshot | None:
+    def _backup_of(self, environment: str) -> Path | None:
+        """Where an environment's configuration is kept: production's where it always was."""
+        if self._backup is None or environment == PRODUCTION:
+            return self._backup
+        return self._backup.with_name(f"{self._backup.stem}.{environment}{self._backup.suffix}")
+
+    def _fallback(self, environment: str) -> Snapshot | None:
         """What to answer from while Redis cannot be reached: memory, else the disk."""
         with self._lock:
             self._redis_retry_at = time.monotonic() + REDIS_RETRY_S
-            if self._snapshot is None and self._backup is not None:
-                saved = last_good_config.load(self._backup)
+            backup = self._backup_of(environment)
+            if environment not in self._snapshots and backup is not None:
+                saved = last_good_config.load(backup)
                 if saved is not None:
                     log.warning(
                         "Redis unreachable: answering from configuration version %s kept at %s",
                         saved.version,
-                        self._backup,
+                        backup,
                     )
-                    self._snapshot = _snapshot_of(
-                        saved, ConfigStamp(KEPT_ON_DISK, saved.version), from_disk=True
+                    self._snapshots[environment] = _snapshot_of(
+                        saved,
+                        ConfigStamp(KEPT_ON_DISK, saved.version),
+                        environment,
+                        from_disk=True,
                     )
-            return self._snapshot
+            return self._snapshots.get(environment)
 
-    def _load(self, stamp: ConfigStamp) -> Snapshot:
+    def _load(self, stamp: ConfigStamp, environment: str) -> Snapshot:
         if stamp.epoch != self._prompt_cache_epoch:
             # New data (Redis lost its own): its prompt versions count from 1 again, with other
             # content, so what was cached under those numbers is not theirs.
             self._prompt_cache.clear()
             self._prompt_cache_epoch = stamp.epoch
-        catalog = self._store.experiments.catalog()
+        catalog = self._store.in_environment(environment).experiments.catalog()
         # Archived experiments and prompts are left out of what SDKs see (experiments/archiving).
         experiments = {e.key: e for e in catalog.experiments if e.archived_at is None}
         labels = self._store.prompts.all_labels()
         archived = self._store.prompts.archived(sorted(labels))
-        labels = {name: by_label for name, by_label in labels.items() if name not in archived}
+        others = set(self._store.environments.all()) - {environment}
+        labels = {
+            name: labels_of_environment(by_label, others)
+            for name, by_label in labels.items()
+            if name not in archived
+        }
         wanted = {(p.name, p.version) for e in experiments.values() for p in e.prompts.values()}
         wanted |= {(name, v) for name, by_label in labels.items() for v in by_label.values()}
         prompts: dict[tuple[str, int], dict[str, Any]] = {}
@@ -173,16 +195,24 @@ class LiveConfig:
         saved = last_good_config.SavedConfig(
             stamp.version, list(experiments.values()), prompts, labels
         )
-        if self._backup is not None:
-            last_good_config.save(self._backup, saved)
-        snapshot = _snapshot_of(saved, stamp, unreadable=catalog.unreadable)
+        backup = self._backup_of(environment)
+        if backup is not None:
+            last_good_config.save(backup, saved)
+        snapshot = _snapshot_of(saved, stamp, environment, unreadable=catalog.unreadable)
         UNREADABLE.set(len(snapshot.unreadable))
         return snapshot
+
+
+def labels_of_environment(by_label: dict[str, int], others: set[str]) -> dict[str, int]:
+    """A prompt's labels as one environment's SDKs see them: every label but those named like
+    another environment (that environment's live version is none of this one's business)."""
+    return {label: version for label, version in by_label.items() if label not in others}
 
 
 def _snapshot_of(
     saved: last_good_config.SavedConfig,
     stamp: ConfigStamp,
+    environment: str,
     *,
     unreadable: dict[str, str] | None = None,
     from_disk: bool = False,
@@ -200,6 +230,7 @@ def _snapshot_of(
         experiments[experiment.key] = experiment
     return Snapshot(
         stamp,
+        environment,
         experiments,
         compiled,
         saved.prompts,

@@ -34,6 +34,7 @@ from prometheus_client import Counter
 
 from experiments.analysis import results as analyse
 from experiments.decision import Applied, Decision, decide, decision_entry, transition
+from experiments.environments import Environment, review_required
 from experiments.errors import Conflict, DomainError, NotFound
 from experiments.model import FINAL_STATUSES, Experiment, Status
 from experiments.results import Results, to_json
@@ -97,6 +98,7 @@ def evaluate_once(
     actor: str = ACTOR,
     review_required: bool = False,
     webhook_urls: Iterable[str] = (),
+    environment_webhooks: Iterable[str] = (),
     force_record: bool = False,
 ) -> Evaluation:
     """Evaluate `key` at `now` and apply the decision; see the module docstring.
@@ -105,6 +107,8 @@ def evaluate_once(
     out is used, which the current lease holder also holds, so a manual evaluation and the runner
     never lock each other out while a runner that lost its lease still cannot apply. Raises
     NotFound, LostLease, or Conflict when the experiment changes under every attempt.
+    `store` is the view of the experiment's environment; `environment_webhooks`, that
+    environment's receivers, are signed like an experiment's own (a secret derived per URL).
     """
     token = store.controller.current_fence() if fence is None else fence
     for _ in range(MAX_ATTEMPTS):
@@ -119,7 +123,7 @@ def evaluate_once(
             else None
         )
         after = document or experiment
-        body = webhooks.payload(key, decision.as_dict(), change.applied, now)
+        body = webhooks.payload(key, decision.as_dict(), change.applied, now, store.environment)
         follow_up = FollowUp(
             id=uuid.uuid4().hex,
             at=now,
@@ -128,7 +132,7 @@ def evaluate_once(
             settle=document is not None and document.status in FINAL_STATUSES,
             notify=body,
             webhooks=tuple(dict.fromkeys(webhook_urls)),
-            experiment_webhooks=tuple(after.webhooks),
+            experiment_webhooks=tuple(dict.fromkeys([*after.webhooks, *environment_webhooks])),
         )
         store.controller.mark_follow_up(key)
         outcome = store.controller.apply(
@@ -244,32 +248,46 @@ class Runner:
         return self.fence
 
     def tick(self) -> list[Evaluation]:
-        """One round: the lease, leftover follow-ups, then every running experiment."""
+        """One round: the lease, then in every environment not archived its leftover follow-ups
+        and every running experiment, under that environment's review and webhook settings."""
         if self.renew() is None:
             return []
-        for key in self.store.controller.with_follow_ups():
-            carry_out_follow_ups(self.store, key)
         evaluations: list[Evaluation] = []
-        running = [e.key for e in self.store.experiments.all() if e.status is Status.RUNNING]
+        for environment in self.store.environments.all().values():
+            if environment.archived:
+                continue
+            if not self._tick_in(environment, evaluations):
+                break
+        return evaluations
+
+    def _tick_in(self, environment: Environment, evaluations: list[Evaluation]) -> bool:
+        """Evaluate one environment's running experiments into `evaluations`; False once the
+        lease is lost (the round stops)."""
+        store = self.store.in_environment(environment.name)
+        for key in store.controller.with_follow_ups():
+            carry_out_follow_ups(store, key)
+        running = [e.key for e in store.experiments.all() if e.status is Status.RUNNING]
+        review = review_required(environment, self.settings.require_review)
         for key in running:
             fence = self.renew()
             if fence is None:
                 log.warning("controller %s lost its lease; standing by", self.owner)
-                return evaluations
+                return False
             try:
                 evaluations.append(
                     evaluate_once(
-                        self.store,
+                        store,
                         key,
                         self.clock(),
                         fence=fence,
-                        review_required=self.settings.require_review,
+                        review_required=review,
                         webhook_urls=self.settings.webhook_urls,
+                        environment_webhooks=[str(u) for u in environment.settings.webhooks],
                     )
                 )
             except LostLease:
                 log.warning("controller %s was fenced off on %s; standing by", self.owner, key)
-                return evaluations
+                return False
             except DomainError as exc:
                 log.warning("evaluating %s: %s", key, exc.message)
             except redis.RedisError:
@@ -279,7 +297,7 @@ class Runner:
                 # does not happen is an incident): its failure is logged, the tick goes on.
                 log.exception("evaluating %s failed; the other experiments go on", key)
                 FAILED_EVALUATIONS.inc()
-        return evaluations
+        return True
 
     def release(self) -> None:
         self.store.controller.release(self.owner)

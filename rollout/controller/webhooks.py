@@ -4,9 +4,11 @@ Deliveries go through a durable queue in Redis (`store.controller.webhooks`), so
 only enqueues and never waits for a receiver: a slow or dead one delays nothing but its own
 deliveries. `WebhookDispatcher` threads claim due deliveries and POST them.
 
-- Receivers: the global `ROLLOUT_WEBHOOK_URLS` (comma-separated) and each experiment's
-  `webhooks` list; a URL in both gets one delivery.
-- Payload: `{"id", "experiment", "decision", "reasons", "figures", "at", ...}` (JSON, UTF-8);
+- Receivers: the global `ROLLOUT_WEBHOOK_URLS` (comma-separated), each experiment's
+  `webhooks` list and its environment's (`settings.webhooks`, signed like an experiment's); a
+  URL in several gets one delivery.
+- Payload: `{"id", "experiment", "environment", "decision", "reasons", "figures", "at", ...}`
+  (JSON, UTF-8);
   `decision` is the action (`advance`, `hold`, `rollback`, `complete`) and the extensions
   `effect`, `applied`, `winner`, `codes` say what was done.
 - Signature: `X-Rollout-Signature: sha256=<hex HMAC-SHA256 of the raw body>`. A global URL is
@@ -38,6 +40,7 @@ from typing import Any
 
 import redis
 
+from experiments.environments import PRODUCTION
 from experiments.store import Store
 from rollout import webhook_delivery
 from rollout.settings import Settings
@@ -88,11 +91,16 @@ def secret_for(store: Store, settings: Settings, url: str, scope: str) -> str:
 
 
 def payload(
-    experiment: str, decision: Mapping[str, Any], applied: str | None, at: float
+    experiment: str,
+    decision: Mapping[str, Any],
+    applied: str | None,
+    at: float,
+    environment: str = PRODUCTION,
 ) -> dict[str, Any]:
     return {
         "id": uuid.uuid4().hex,
         "experiment": experiment,
+        "environment": environment,
         "decision": decision["action"],
         "reasons": list(decision["reasons"]),
         "figures": dict(decision["figures"]),
@@ -130,6 +138,7 @@ def enqueue(
                 "url": url,
                 "scope": scope,
                 "experiment": body.get("experiment"),
+                "environment": body.get("environment", PRODUCTION),
                 "attempt": 0,
                 "payload": dict(body),
             },
@@ -240,6 +249,7 @@ class WebhookDispatcher:
             "delivery": delivery["delivery"],
             "id": delivery["payload"].get("id"),
             "experiment": delivery.get("experiment"),
+            "environment": delivery.get("environment", PRODUCTION),
             "decision": delivery["payload"].get("decision"),
             "url": redacted(url),
             "attempt": attempt,

@@ -36,7 +36,8 @@ def archive_prompt(
     configuration carries the versions a running experiment is pinned to, archived or not.
     """
     store.prompts.require(name)
-    archiving.check_prompt_archivable(name, store.experiments.all())
+    every_environment = [e for view in store.every_environment() for e in view.experiments.all()]
+    archiving.check_prompt_archivable(name, every_environment)
     record = archiving.archive_record(now, actor, reason)
     entry = {"at": now, "actor": actor, "action": "archive", "reason": reason}
     if store.prompts.set_archived(name, record, entry):

@@ -92,7 +92,7 @@ def create(store: Store, body: ExperimentCreate, actor: str, now: float) -> Expe
         )
     saved = store.experiments.create(experiment, entry)
     for variant, pinned in prompts.items():
-        store.prompts.pin(pinned.name, pinned.version, f"{saved.key}:{variant}")
+        store.prompts.pin(pinned.name, pinned.version, f"{store.qualified(saved.key)}:{variant}")
     return saved
 
 
@@ -312,7 +312,9 @@ def _release_layer(store: Store, experiment: Experiment) -> None:
 
 
 def _promote_winner_prompt(store: Store, experiment: Experiment, actor: str, now: float) -> None:
-    """Concluding moves each tested prompt's `production` label to the winner's version."""
+    """Concluding moves each tested prompt's label of the experiment's environment (`production`
+    in production) to the winner's version: that environment's live version."""
+    label = store.environment
     if experiment.winner is None:
         return
     pinned = experiment.prompts.get(experiment.winner)
@@ -321,13 +323,13 @@ def _promote_winner_prompt(store: Store, experiment: Experiment, actor: str, now
     reason = f"winner of experiment {experiment.key!r}"
     store.prompts.set_label(
         pinned.name,
-        "production",
+        label,
         pinned.version,
         {
             "at": now,
             "actor": actor,
             "action": "label",
-            "label": "production",
+            "label": label,
             "version": pinned.version,
             "reason": reason,
         },
@@ -340,7 +342,7 @@ def _promote_winner_prompt(store: Store, experiment: Experiment, actor: str, now
                 actor=actor,
                 action="label",
                 reason=reason,
-                changes={"prompt": pinned.name, "label": "production", "version": pinned.version},
+                changes={"prompt": pinned.name, "label": label, "version": pinned.version},
             )
         ],
     )

@@ -77,8 +77,10 @@ def move_label(
     now: float,
     review_required: bool,
     reason: str | None = None,
+    reviewed: frozenset[str] = prompt_labels.REVIEWED_LABELS,
 ) -> LabelOutcome:
-    """Point `label` at `version`, or propose it when the label is under review."""
+    """Point `label` at `version`, or propose it when the label is under review (`reviewed`:
+    the labels of the environments that require review)."""
     prompt_labels.check_label_name(label)
     count = store.prompts.version_count(name)
     if count == 0:
@@ -88,7 +90,7 @@ def move_label(
         raise Invalid(message, [{"field": "version", "message": message}], code="unknown_version")
     current = store.prompts.labels(name).get(label)
     pending = next((p for p in store.prompts.pending(name) if p.label == label), None)
-    move = prompt_labels.decide_move(label, version, current, pending, review_required)
+    move = prompt_labels.decide_move(label, version, current, pending, review_required, reviewed)
     if move is Move.UNCHANGED:
         return LabelOutcome(name, label, current, current, False, pending)
     entry: dict[str, Any] = {"at": now, "actor": actor, "label": label, "version": version}

@@ -39,6 +39,7 @@ def stored(key: str = "tone", **fields: Any) -> Experiment:
 def built() -> dict[str, Any]:
     document = sdk_document(
         7,
+        "production",
         [stored("zeta"), stored("alpha"), stored("draft-one", status="draft")],
         {("summarize", 4): SUMMARIZE_4},
         {"summarize": {"production": 4, "staging": 9}},
@@ -79,9 +80,9 @@ def test_an_empty_seed_is_the_key() -> None:
 
 
 def test_the_etag_follows_the_content_and_not_the_version_counter() -> None:
-    first = sdk_document(1, [stored()], {}, {})
-    assert etag_of(first) == etag_of(sdk_document(2, [stored()], {}, {}))
-    assert etag_of(first) != etag_of(sdk_document(1, [stored(traffic=0.5)], {}, {}))
+    first = sdk_document(1, "production", [stored()], {}, {})
+    assert etag_of(first) == etag_of(sdk_document(2, "production", [stored()], {}, {}))
+    assert etag_of(first) != etag_of(sdk_document(1, "production", [stored(traffic=0.5)], {}, {}))
 
 
 @pytest.mark.parametrize(

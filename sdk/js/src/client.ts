@@ -213,9 +213,11 @@ export class RolloutClient {
     return eventId;
   }
 
-  /** A prompt version by label (default `production`) from the SDK document, or null. */
-  getPrompt(name: string, label = "production"): Prompt | null {
-    const version = this.config?.labels.get(name)?.[label];
+  /** A prompt version by label from the SDK document, or null; without a label, the live
+   * version of the key's environment (the label named like the document's `environment`). */
+  getPrompt(name: string, label?: string): Prompt | null {
+    const wanted = label ?? this.config?.environment ?? "production";
+    const version = this.config?.labels.get(name)?.[wanted];
     if (version === undefined) return null;
     return this.config?.prompts.get(promptKey(name, version)) ?? null;
   }

@@ -38,6 +38,7 @@ export interface SdkExperiment extends ExperimentDefinition {
 
 export interface SdkDocument {
   version?: number;
+  environment?: string;
   experiments?: SdkExperiment[];
   prompts?: Record<
     string,
@@ -57,6 +58,8 @@ export interface LocalConfig {
   readonly experiments: ReadonlyMap<string, LocalExperiment>;
   readonly labels: ReadonlyMap<string, Readonly<Record<string, number>>>;
   readonly prompts: ReadonlyMap<string, Prompt>;
+  /** The document's environment: the label `getPrompt` resolves unless told another. */
+  readonly environment: string;
 }
 
 export const promptKey = (name: string, version: number): string => `${name}@${version}`;
@@ -133,5 +136,6 @@ export function compileDocument(
       prompts.set(promptKey(name, prompt.version), prompt);
     }
   }
-  return { version: Number(document.version ?? 0), etag, experiments, labels, prompts };
+  const environment = typeof document.environment === "string" ? document.environment : "production";
+  return { version: Number(document.version ?? 0), etag, experiments, labels, prompts, environment };
 }

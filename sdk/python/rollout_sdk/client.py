@@ -255,13 +255,16 @@ class RolloutClient:
 
     # --- prompts ---------------------------------------------------------------------------------
 
-    def get_prompt(self, name: str, label: str = "production") -> Prompt | None:
+    def get_prompt(self, name: str, label: str | None = None) -> Prompt | None:
         """The version of prompt `name` that `label` points at, or None when there is none (or
         the client has never reached the service). Cached, and kept current with the config: the
-        first call for a version the config does not carry fetches it once."""
+        first call for a version the config does not carry fetches it once. Without `label`, the
+        live version of the key's environment: the label named like the SDK document's
+        environment (`production` for a production key)."""
         config = self._refresher.config
         if config is None:
             return None
+        label = config.environment if label is None else label
         self._wanted_prompts.add((name, label))
         version = config.labels.get(name, _EMPTY).get(label)
         if version is None:
@@ -274,12 +277,13 @@ class RolloutClient:
         return self._fetch_prompt(name, label, version, config.version)
 
     def render(
-        self, name: str, variables: Mapping[str, Any] | None = None, *, label: str = "production"
+        self, name: str, variables: Mapping[str, Any] | None = None, *, label: str | None = None
     ) -> str:
         """`get_prompt(name, label).render(variables)`; LookupError when there is no such prompt."""
         prompt = self.get_prompt(name, label)
         if prompt is None:
-            raise LookupError(f"prompt {name!r} has no version labelled {label!r}")
+            shown = label or "of the environment"
+            raise LookupError(f"prompt {name!r} has no version labelled {shown!r}")
         return prompt.render(variables)
 
     def _fetch_prompt(

@@ -65,6 +65,8 @@ class LocalConfig:
     experiments: Mapping[str, LocalExperiment]
     labels: Mapping[str, Mapping[str, int]]
     prompts: Mapping[tuple[str, int], Prompt]
+    environment: str = "production"
+    """The document's environment: the label `get_prompt` resolves unless told another."""
 
 
 def prompt_of(content: PromptContent | None) -> Prompt | None:
@@ -147,4 +149,5 @@ def compile_document(raw: object, etag: str | None) -> LocalConfig:
         experiments=experiments,
         labels=labels,
         prompts=prompts,
+        environment=document.get("environment", "production"),
     )

@@ -4,7 +4,7 @@ The service builds this document (experiments/sdk_document.py) and every SDK ass
 its shape is written down once, here, as TypedDicts the builder is checked against (mypy) and
 a reader that checks a document received over the network before anything is compiled from it.
 
-    {"version": 7,
+    {"version": 7, "environment": "production",
      "experiments": [{"key", "seed", "status", "control", "traffic", "targeting", "layer",
                       "layer_range": [lo, hi] | null, "winner",
                       "variants": [{"key", "weight", "config", "prompt": PromptContent | null}]}],
@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any, Final, TypedDict, TypeGuard
+from typing import Any, Final, NotRequired, TypedDict, TypeGuard
 
 from rollout_sdk.kernel.chat import ROLES, ChatMessage
 
@@ -90,6 +90,8 @@ class SdkPrompt(TypedDict):
 
 class SdkDocument(TypedDict):
     version: int
+    environment: NotRequired[str]
+    """The environment the document is of; absent from a service before environments."""
     experiments: list[SdkExperiment]
     prompts: dict[str, SdkPrompt]
 
@@ -109,7 +111,7 @@ def read_document(raw: object) -> SdkDocument:
     if not isinstance(experiments, list):
         raise DocumentInvalid("the SDK document: 'experiments' must be a list")
     prompts = _mapping(document.get("prompts", {}), "the SDK document's 'prompts'")
-    return {
+    read: SdkDocument = {
         "version": _count(document.get("version", 0), "the SDK document's 'version'"),
         "experiments": experiments,
         "prompts": {
@@ -117,6 +119,9 @@ def read_document(raw: object) -> SdkDocument:
             for name, entry in prompts.items()
         },
     }
+    if "environment" in document:
+        read["environment"] = _text(document["environment"], "the SDK document's 'environment'")
+    return read
 
 
 def read_prompt_entry(raw: object, name: str) -> SdkPrompt:

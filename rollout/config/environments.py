@@ -1,0 +1,42 @@
+"""The environments each worker knows, read once per configuration version.
+
+Every /api/v1 request resolves its environment, assign's included: a Redis round trip for it
+would cost the hot path, so the registry is cached and dropped when the configuration version
+moves (an environment created or changed announces a change), as the API keys are.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from experiments.environments import Environment
+from experiments.store import ConfigStamp
+from experiments.store.environments import EnvironmentStore
+from rollout.config.watcher import ConfigWatcher
+
+
+class KnownEnvironments:
+    def __init__(self, environments: EnvironmentStore, watcher: ConfigWatcher) -> None:
+        self._environments = environments
+        self._watcher = watcher
+        self._cached: tuple[ConfigStamp, dict[str, Environment]] | None = None
+        self._lock = threading.Lock()
+
+    def all(self) -> dict[str, Environment]:
+        """Every environment, archived ones too, by name."""
+        stamp = self._watcher.stamp
+        cached = self._cached
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        found = self._environments.all()
+        with self._lock:
+            self._cached = (stamp, found)
+        return found
+
+    def active(self) -> list[Environment]:
+        """The environments not archived, by name: those the controller and requests act in."""
+        return [e for e in self.all().values() if not e.archived]
+
+    def forget(self) -> None:
+        with self._lock:
+            self._cached = None
