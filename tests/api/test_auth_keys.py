@@ -113,6 +113,8 @@ FOUNDATION_ROUTES = [
               _in_state(path="/archive", body={})),
     RouteCase("POST", "/experiments/{key}/unarchive", frozenset({"admin", "editor"}),
               _in_state(path="/unarchive", body={})),
+    RouteCase("POST", "/experiments/{key}/promote", frozenset({"admin", "release"}),
+              _in_state(path="/promote", body={"from": "production", "to": "staging"})),
     RouteCase("POST", "/assign", frozenset({"admin", "sdk"}),
               _running_for_sdk("/api/v1/assign", {"user_id": "u1"})),
     RouteCase("GET", "/sdk/config", frozenset({"admin", "sdk"}), _fixed("/api/v1/sdk/config")),
@@ -130,7 +132,9 @@ def _call(api: Api, method: str, path: str, body: Any) -> Any:
 
 
 def _key_of(admin: Api, role: str, name: str) -> Api:
-    created = admin.post("/api/v1/keys", json={"name": name, "role": role})
+    """A key of every environment: the roles are what is checked here (a promotion spans two
+    environments); keys of one environment are tests/api/test_environments_isolation.py's."""
+    created = admin.post("/api/v1/keys", json={"name": name, "role": role, "environment": None})
     assert created.status_code == 201, created.get_json()
     return Api(admin.client, created.get_json()["secret"])
 
@@ -257,7 +261,7 @@ def test_a_created_key_answers_201_with_its_secret_once(admin: Api, clock: Clock
     assert app_client.post("/api/v1/assign", json={"user_id": "u1"}).status_code == 200
     listed = admin.get("/api/v1/keys").get_json()["keys"]
     assert listed == [
-        {"name": "checkout-app", "role": "sdk", "created_at": clock.now,
+        {"name": "checkout-app", "role": "sdk", "environment": "production", "created_at": clock.now,
          "created_at_rfc3339": "2025-06-15T15:06:40.000Z", "created_by": "bootstrap-admin"}
     ]
 

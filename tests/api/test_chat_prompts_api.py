@@ -185,9 +185,9 @@ def test_the_diff_from_a_template_to_messages_shows_both(editor: Api) -> None:
 
 def test_a_label_resolves_to_the_messages(editor: Api, sdk: Api) -> None:
     ok(create(editor))
-    ok(editor.put(f"{BASE}/chat/labels/staging", json={"version": 1}))
+    ok(editor.put(f"{BASE}/chat/labels/canary", json={"version": 1}))
 
-    resolved = answer_of(sdk.get(f"{BASE}/chat/resolve", query_string={"label": "staging"}))
+    resolved = answer_of(sdk.get(f"{BASE}/chat/resolve", query_string={"label": "canary"}))
 
     assert resolved["messages"] == MESSAGES
     assert resolved["template"] is None

@@ -208,7 +208,7 @@ def test_the_openapi_schemas_come_from_the_validating_models(openapi: dict[str, 
     body_ref = create["requestBody"]["content"]["application/json"]["schema"]["$ref"]
     assert body_ref == "#/components/schemas/ExperimentCreate"
     assert create["responses"]["201"]["content"]["application/json"]["schema"]["$ref"] == (
-        "#/components/schemas/Experiment"
+        "#/components/schemas/ExperimentInEnvironment"
     )
     schemas = openapi["components"]["schemas"]
     assert set(schemas["ExperimentCreate"]["properties"]) == set(ExperimentCreate.model_fields)

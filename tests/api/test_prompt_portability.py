@@ -49,9 +49,9 @@ def test_the_same_content_again_answers_the_version_with_its_flag(editor: Api) -
 
 def test_resolving_a_label_tells_the_flag(editor: Api, sdk: Api) -> None:
     create(editor, NOT_PORTABLE)
-    ok(editor.put(f"{BASE}/summarize/labels/staging", json={"version": 1}))
+    ok(editor.put(f"{BASE}/summarize/labels/canary", json={"version": 1}))
 
-    resolved = ok(sdk.get(f"{BASE}/summarize/resolve?label=staging")).get_json()
+    resolved = ok(sdk.get(f"{BASE}/summarize/resolve?label=canary")).get_json()
 
     assert resolved["portable"] is False
 
@@ -61,7 +61,7 @@ def test_the_sdk_document_carries_the_flag_of_labelled_and_pinned_versions(
 ) -> None:
     create(editor, PORTABLE)
     create(editor, NOT_PORTABLE)
-    ok(editor.put(f"{BASE}/summarize/labels/staging", json={"version": 2}))
+    ok(editor.put(f"{BASE}/summarize/labels/canary", json={"version": 2}))
     body = experiment_body()
     body["variants"][0]["prompt"] = "summarize@1"
     body["variants"][1]["prompt"] = "summarize@2"

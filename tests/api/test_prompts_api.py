@@ -188,7 +188,7 @@ def test_roles_editor_writes_release_reads_sdk_only_resolves(
     assert create(sdk).status_code == 403
     assert release.get(f"{BASE}/summarize/versions/1").status_code == 200
     assert sdk.get(f"{BASE}/summarize/versions/1").status_code == 403
-    assert release.put(f"{BASE}/summarize/labels/staging", json={"version": 1}).status_code == 403
+    assert release.put(f"{BASE}/summarize/labels/canary", json={"version": 1}).status_code == 403
     assert sdk.get(f"{BASE}/summarize/resolve?label=production").status_code == 200
     assert editor.client.get(f"{BASE}/summarize").status_code == 401
 
@@ -218,13 +218,13 @@ def test_the_list_is_paginated_and_sorted_by_name(editor: Api) -> None:
 def test_a_prompt_shows_its_versions_without_templates_and_its_labels(editor: Api) -> None:
     ok(create(editor, template="one {{ x }}"))
     ok(create(editor, template="two {{ x }}"))
-    ok(editor.put(f"{BASE}/summarize/labels/staging", json={"version": 2}))
+    ok(editor.put(f"{BASE}/summarize/labels/canary", json={"version": 2}))
 
     body = editor.get(f"{BASE}/summarize").get_json()
 
     assert [v["version"] for v in body["versions"]] == [1, 2]
     assert "template" not in body["versions"][0]
-    assert body["labels"] == {"staging": 2}
+    assert body["labels"] == {"canary": 2}
     assert body["pending"] == []
 
 
@@ -378,9 +378,9 @@ def test_a_label_points_at_a_version_and_resolves_to_it(editor: Api, sdk: Api) -
 
 def test_putting_a_label_where_it_already_points_changes_nothing(editor: Api) -> None:
     ok(create(editor))
-    ok(editor.put(f"{BASE}/summarize/labels/staging", json={"version": 1}))
+    ok(editor.put(f"{BASE}/summarize/labels/canary", json={"version": 1}))
 
-    again = editor.put(f"{BASE}/summarize/labels/staging", json={"version": 1})
+    again = editor.put(f"{BASE}/summarize/labels/canary", json={"version": 1})
 
     assert again.status_code == 200
     assert again.get_json()["changed"] is False
@@ -408,7 +408,7 @@ def test_labels_are_validated(editor: Api) -> None:
 def test_resolving_an_unknown_label_or_prompt_is_404(editor: Api, sdk: Api) -> None:
     ok(create(editor))
 
-    assert sdk.get(f"{BASE}/summarize/resolve?label=staging").status_code == 404
+    assert sdk.get(f"{BASE}/summarize/resolve?label=canary").status_code == 404
     assert sdk.get(f"{BASE}/nothing/resolve").status_code == 404
     assert sdk.get(f"{BASE}/summarize/resolve?label=Bad!").status_code == 422
 

@@ -361,7 +361,7 @@ def test_other_labels_move_at_once_under_review(reviewed: dict[str, Api]) -> Non
     editor = reviewed["editor"]
     _two_versions(editor)
 
-    moved = editor.put(f"{PROMPTS}/summarize/labels/staging", json={"version": 3})
+    moved = editor.put(f"{PROMPTS}/summarize/labels/canary", json={"version": 3})
 
     assert (moved.status_code, moved.get_json()["version"]) == (200, 3)
 
