@@ -35,8 +35,9 @@ def definition_of(experiment: Experiment) -> ExperimentCreate:
 
 
 def _replacing(body: ExperimentCreate) -> ExperimentPatch:
-    """The PATCH that makes a draft's design `body`'s: every field, those unset as null."""
-    fields = body.model_dump(exclude={"key"})
+    """The PATCH that makes a draft's design `body`'s: every field, those unset as null (the
+    key and the shard count, fixed at creation, are the draft's already)."""
+    fields = body.model_dump(exclude={"key", "shards"})
     return ExperimentPatch.model_validate(
         {k: v for k, v in fields.items() if v is not None or k not in NOT_NULLABLE}
     )
@@ -54,6 +55,13 @@ def promote(source: Store, target: Store, key: str, actor: str, now: float) -> E
         raise Conflict(
             f"experiment {key!r} exists in {target.environment!r} as {existing.status.value};"
             " only a draft is replaced by a promotion",
+            code="already_exists",
+        )
+    if existing is not None and existing.shards != experiment.shards:
+        raise Conflict(
+            f"the draft of {key!r} in {target.environment!r} has {existing.shards} shard(s), the"
+            f" promoted one {experiment.shards}; a shard count is fixed when an experiment is"
+            " created",
             code="already_exists",
         )
     if existing is None:
