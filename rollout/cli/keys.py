@@ -17,6 +17,7 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
+from experiments.environments import PRODUCTION
 from experiments.model import Role
 from rollout.cli.errors import USAGE, CliError
 from rollout.cli.output import emit, table, when
@@ -45,7 +46,10 @@ def _create_locally(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     if url is None:
         raise CliError("--local: no Redis on this machine (set REDIS_URL, or run `make run`)")
     store = Store.from_url(url)
-    key, secret = store.apikeys.create(args.name, Role(args.role), time.time(), "cli")
+    role = Role(args.role)
+    key, secret = store.apikeys.create(
+        args.name, role, time.time(), "cli", _local_environment(args, role)
+    )
     store.announce_change()
     return {**key.public(), "secret": secret}, f"Redis at {redacted(url)}"
 
@@ -92,6 +96,15 @@ def _environment_of_new_key(args: argparse.Namespace) -> dict[str, str | None]:
         return {"environment": None}
     named = args.env or os.environ.get("ROLLOUT_ENV")
     return {"environment": named} if named else {}
+
+
+def _local_environment(args: argparse.Namespace, role: Role) -> str | None:
+    """As the API decides for a body without `environment`: every environment for an admin
+    key, else production; --env or --all-environments say otherwise."""
+    named = _environment_of_new_key(args)
+    if "environment" in named:
+        return named["environment"]
+    return None if role is Role.ADMIN else PRODUCTION
 
 
 def scope(key: dict[str, Any]) -> str:

@@ -16,7 +16,7 @@ from experiments import analysis
 from experiments.decision import Decision, decide
 from experiments.model import Experiment, HistoryEntry, MetricRole
 from experiments.results import Results
-from rollout.runtime import Runtime
+from experiments.store import Store
 
 TIMELINE_LIMIT = 500
 HISTORY_LIMIT = 200
@@ -38,17 +38,17 @@ class ExperimentFigures:
     history: list[HistoryEntry]
 
 
-def results_of(rt: Runtime, key: str) -> Judged:
-    now = rt.now()
-    snapshot = rt.store.events.snapshot(key)
+def results_of(store: Store, key: str, now: float) -> Judged:
+    """`key`'s results in the environment `store` acts in."""
+    snapshot = store.events.snapshot(key)
     results = analysis.results(snapshot.experiment, snapshot.stats, now)
     return Judged(snapshot.experiment, results, decide(snapshot.experiment, results, now))
 
 
-def figures_of(rt: Runtime, key: str) -> ExperimentFigures:
-    judged = results_of(rt, key)
-    timeline = rt.store.controller.timeline(key, None, TIMELINE_LIMIT)
-    history = rt.store.experiments.history(key, 0, HISTORY_LIMIT)
+def figures_of(store: Store, key: str, now: float) -> ExperimentFigures:
+    judged = results_of(store, key, now)
+    timeline = store.controller.timeline(key, None, TIMELINE_LIMIT)
+    history = store.experiments.history(key, 0, HISTORY_LIMIT)
     return ExperimentFigures(judged, timeline, history)
 
 

@@ -73,7 +73,7 @@ def current_user() -> ConsoleUser | None:
     if key is None or key.role not in CONSOLE_ROLES:
         session.clear()
         return None
-    return ConsoleUser(Principal(key.name, key.role))
+    return ConsoleUser(Principal(key.name, key.role, key.environment))
 
 
 def require_user() -> ConsoleUser:

@@ -10,6 +10,15 @@ document.addEventListener("submit", (event) => {
   }
 });
 
+// The environment switcher switches as soon as an environment is picked (its button stays for
+// keyboards and for browsers without script).
+document.addEventListener("change", (event) => {
+  const select = event.target.closest("select[data-autosubmit]");
+  if (select) {
+    select.form.requestSubmit();
+  }
+});
+
 const pct = (value) => `${(value * 100).toFixed(1)}%`;
 const COLORS = { fixed: "#4c78a8", valid: "#f58518", lift: "#222", tolerance: "#d62728" };
 

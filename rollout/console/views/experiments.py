@@ -12,14 +12,22 @@ from flask import flash, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 
 from experiments.errors import DomainError, Invalid
-from experiments.model import DECISION_ROLES, Status
+from experiments.model import DECISION_ROLES, Role, Status
 from rollout.console import charts, permissions, ramp
 from rollout.console.blueprint import blueprint
+from rollout.console.environment import (
+    choose,
+    environment_of,
+    promotion_targets,
+    review_of,
+    store_of,
+)
 from rollout.console.figures import figures_of, primary_verdict, results_of
 from rollout.console.signed_in import ConsoleUser, runtime
 from rollout.console.verdicts import percent, verdict_of
 from rollout.console.views.page import render, report, signed_in
 from rollout.operations import experiments as operations
+from rollout.operations import promotion
 
 ACTIONS = ("start", "pause", "resume", "advance", "rollback", "conclude")
 OFFERED: dict[Status, tuple[str, ...]] = {
@@ -28,6 +36,8 @@ OFFERED: dict[Status, tuple[str, ...]] = {
     Status.PAUSED: ("resume", "rollback", "conclude"),
 }
 LIST_FILTERS = ("status", "owner", "layer", "q")
+PROMOTERS = (Role.RELEASE,)
+"""Who may promote (as POST /api/v1/experiments/{key}/promote): release, and admin."""
 POLL_SECONDS = 5
 
 
@@ -35,9 +45,9 @@ POLL_SECONDS = 5
 @signed_in
 def experiments_page(user: ConsoleUser) -> ResponseReturnValue:
     permissions.require(user, permissions.EXPERIMENT_READERS)
-    rt = runtime()
+    rt, store = runtime(), store_of(user)
     chosen = {name: request.args.get(name, "").strip() for name in LIST_FILTERS}
-    everything = rt.store.experiments.all()
+    everything = store.experiments.all()
     shown = [
         e
         for e in everything
@@ -51,7 +61,7 @@ def experiments_page(user: ConsoleUser) -> ResponseReturnValue:
     for experiment in sorted(shown, key=lambda e: e.key):
         verdict = None
         if experiment.status is not Status.DRAFT:
-            verdict = primary_verdict(results_of(rt, experiment.key).results)
+            verdict = primary_verdict(results_of(store, experiment.key, rt.now()).results)
         rows.append(
             {"experiment": experiment, "traffic": ramp.traffic_words(experiment),
              "verdict": verdict}
@@ -69,7 +79,7 @@ def experiments_page(user: ConsoleUser) -> ResponseReturnValue:
 
 def _live_context(user: ConsoleUser, key: str) -> dict[str, Any]:
     rt = runtime()
-    figures = figures_of(rt, key)
+    figures = figures_of(store_of(user), key, rt.now())
     experiment, results = figures.judged.experiment, figures.judged.results
     history = [h.model_dump(mode="json") for h in figures.history]
     metrics = [
@@ -112,6 +122,7 @@ def _live_context(user: ConsoleUser, key: str) -> dict[str, Any]:
             if a != "advance" or experiment.rollout is not None
         ] if permissions.may(user, permissions.OPERATORS) else [],
         "may_approve": permissions.may(user, permissions.EXPERIMENT_APPROVERS),
+        "promote_to": promotion_targets(user) if permissions.may(user, PROMOTERS) else [],
         "percent": percent,
         "poll_seconds": POLL_SECONDS,
     }
@@ -138,7 +149,7 @@ def experiment_action(user: ConsoleUser, key: str, action: str) -> ResponseRetur
     back = redirect(url_for("console.experiment_page", key=key))
     try:
         permissions.require(user, permissions.OPERATORS)
-        outcome = _run(action, key, user.name)
+        outcome = _run(action, key, user)
     except DomainError as error:
         report(error)
         return back
@@ -152,9 +163,9 @@ def experiment_action(user: ConsoleUser, key: str, action: str) -> ResponseRetur
     return back
 
 
-def _run(action: str, key: str, actor: str) -> operations.Outcome:
+def _run(action: str, key: str, user: ConsoleUser) -> operations.Outcome:
     rt = runtime()
-    now, store, review = rt.now(), rt.store, rt.settings.require_review
+    now, store, review, actor = rt.now(), store_of(user), review_of(user), user.name
     reason = request.form.get("reason", "").strip() or None
     if action == "start":
         return operations.start(store, key, actor, now, review, reason)
@@ -187,9 +198,32 @@ def experiment_approve(user: ConsoleUser, key: str) -> ResponseReturnValue:
     try:
         permissions.require(user, permissions.EXPERIMENT_APPROVERS)
         change = request.form.get("change", "")
-        outcome = operations.approve(rt.store, key, change, user.name, rt.now())
+        outcome = operations.approve(store_of(user), key, change, user.name, rt.now())
     except DomainError as error:
         report(error)
     else:
         flash(f"approved; the experiment is now {outcome.experiment.status.value}", "ok")
+    return redirect(url_for("console.experiment_page", key=key))
+
+
+@blueprint.post("/experiments/<key>/promote")
+@signed_in
+def experiment_promote(user: ConsoleUser, key: str) -> ResponseReturnValue:
+    """Copy the experiment's definition into another environment as a draft, as the API's
+    promote route does; the page of the copy is shown, in that environment."""
+    rt = runtime()
+    here = environment_of(user).name
+    target = request.form.get("to", "").strip()
+    try:
+        permissions.require(user, PROMOTERS)
+        if target not in {e.name for e in promotion_targets(user)}:
+            raise _missing("to", f"pick an environment to promote to, other than {here}")
+        copy = promotion.promote(
+            store_of(user), rt.store.in_environment(target), key, user.name, rt.now()
+        )
+    except DomainError as error:
+        report(error)
+        return redirect(url_for("console.experiment_page", key=key))
+    choose(user, target)
+    flash(f"promoted {key} from {here} to {target}: a {copy.status.value} there", "ok")
     return redirect(url_for("console.experiment_page", key=key))

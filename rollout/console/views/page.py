@@ -15,6 +15,7 @@ from flask_wtf.csrf import CSRFError
 from experiments.errors import DomainError
 from rollout.console import permissions
 from rollout.console.blueprint import blueprint
+from rollout.console.environment import whereabouts
 from rollout.console.signed_in import ConsoleUser, current_user
 from rollout.errors import Unauthorized, status_of
 
@@ -46,7 +47,14 @@ def report(error: DomainError) -> None:
 
 
 def render(template: str, user: ConsoleUser | None, **context: Any) -> str:
-    return render_template(template, user=user, may=permissions.may, P=permissions, **context)
+    """A page, with the environment it acts in (named in the header of every page)."""
+    try:
+        where = whereabouts(user) if user is not None else None
+    except DomainError:  # the key's own environment is archived: the page says why, unplaced
+        where = None
+    return render_template(
+        template, user=user, where=where, may=permissions.may, P=permissions, **context
+    )
 
 
 @blueprint.app_template_filter("when")

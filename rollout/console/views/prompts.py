@@ -13,6 +13,12 @@ from experiments.prompts.prompt_tests import run_prompt_tests
 from experiments.prompts.version import PromptTest
 from rollout.console import permissions
 from rollout.console.blueprint import blueprint
+from rollout.console.environment import (
+    check_label_in_reach,
+    labels_in_reach,
+    reviewed_labels,
+    store_of,
+)
 from rollout.console.side_by_side import settings_text, side_by_side
 from rollout.console.signed_in import ConsoleUser, runtime
 from rollout.console.views.page import refused, render, report, signed_in
@@ -27,7 +33,10 @@ def prompts_page(user: ConsoleUser) -> ResponseReturnValue:
     names = prompts.names()
     archived = prompts.archived(names)  # hidden here as from the API's list (archiving.py)
     shown = [name for name in names if name not in archived]
-    return render("prompts.html", user, prompts=prompts.summaries(shown))
+    summaries = [
+        s | {"labels": labels_in_reach(user, s["labels"])} for s in prompts.summaries(shown)
+    ]
+    return render("prompts.html", user, prompts=summaries)
 
 
 def _number(name: str, default: int) -> int:
@@ -35,13 +44,15 @@ def _number(name: str, default: int) -> int:
     return int(raw) if raw.isdigit() else default
 
 
-def _prompt_context(name: str) -> dict[str, Any]:
+def _prompt_context(user: ConsoleUser, name: str) -> dict[str, Any]:
     prompts = runtime().store.prompts
     versions = prompts.versions(name)
     if not versions:
         prompts.require(name)
     pins = prompts.pins(name)
-    labels = prompts.labels(name)
+    labels = labels_in_reach(user, prompts.labels(name))
+    # Pins name `E/<key>` outside production: this page lists its environment's experiments.
+    prefix = store_of(user).qualified("")
     latest = len(versions)
     chosen = min(max(_number("version", latest), 1), latest)
     old = min(max(_number("from", max(latest - 1, 1)), 1), latest)
@@ -56,7 +67,11 @@ def _prompt_context(name: str) -> dict[str, Any]:
         "labels": labels,
         "labels_of": {v: sorted(k for k, n in labels.items() if n == v) for v in labels.values()},
         "experiments_of": {
-            version: sorted({ref.partition(":")[0] for ref in refs})
+            version: sorted({
+                ref.partition(":")[0].removeprefix(prefix)
+                for ref in refs
+                if _pinned_here(ref.partition(":")[0], prefix)
+            })
             for version, refs in pins.items()
         },
         "pending": prompts.pending(name),
@@ -74,11 +89,15 @@ def _prompt_context(name: str) -> dict[str, Any]:
     }
 
 
+def _pinned_here(qualified: str, prefix: str) -> bool:
+    return qualified.startswith(prefix) if prefix else "/" not in qualified
+
+
 @blueprint.get("/prompts/<name>")
 @signed_in
 def prompt_page(user: ConsoleUser, name: str) -> ResponseReturnValue:
     permissions.require(user, permissions.PROMPT_READERS)
-    return render("prompt.html", user, **_prompt_context(name))
+    return render("prompt.html", user, **_prompt_context(user, name))
 
 
 @blueprint.post("/prompts/<name>/render")
@@ -86,7 +105,7 @@ def prompt_page(user: ConsoleUser, name: str) -> ResponseReturnValue:
 def prompt_render(user: ConsoleUser, name: str) -> ResponseReturnValue:
     """A preview: renders in the same sandbox as the API's render route, writes nothing."""
     permissions.require(user, permissions.PROMPT_READERS)
-    context = _prompt_context(name)
+    context = _prompt_context(user, name)
     variables = {
         field.removeprefix("var."): value
         for field, value in request.form.items()
@@ -109,9 +128,10 @@ def prompt_label(user: ConsoleUser, name: str) -> ResponseReturnValue:
         version = request.form.get("version", "")
         if not version.isdigit():
             raise Invalid("pick a version", [{"field": "version", "message": "pick a version"}])
+        check_label_in_reach(user, label)
         outcome = prompt_operations.move_label(
             rt.store, name, label, int(version), user.name, rt.now(),
-            rt.settings.require_review, request.form.get("reason", "").strip() or None,
+            True, request.form.get("reason", "").strip() or None, reviewed_labels(),
         )
     except DomainError as error:
         report(error)
@@ -131,8 +151,12 @@ def prompt_approve(user: ConsoleUser, name: str) -> ResponseReturnValue:
     rt = runtime()
     try:
         permissions.require(user, permissions.PROMPT_APPROVERS)
+        change = request.form.get("change", "")
+        for proposal in runtime().store.prompts.pending(name):
+            if proposal.id == change:
+                check_label_in_reach(user, proposal.label)
         outcome = prompt_operations.approve_label(
-            rt.store, name, request.form.get("change", ""), user.name, rt.now()
+            rt.store, name, change, user.name, rt.now()
         )
     except DomainError as error:
         report(error)

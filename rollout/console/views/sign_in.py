@@ -13,7 +13,7 @@ from rollout.console.blueprint import blueprint
 from rollout.console.views.page import refused, render
 
 
-def _local(target: str | None) -> str:
+def local_target(target: str | None) -> str:
     """Only a path on this site: `next=https://elsewhere` must not become an open redirect."""
     if not target:
         return url_for("console.experiments_page")
@@ -36,7 +36,7 @@ def sign_in() -> ResponseReturnValue:
         page = render("sign_in.html", None, next=request.form.get("next", ""),
                       message=refused(error))
         return page, 401 if error.code == "unauthorized" else 403
-    return redirect(_local(request.form.get("next")))
+    return redirect(local_target(request.form.get("next")))
 
 
 @blueprint.post("/sign-out")
