@@ -243,14 +243,28 @@ def _check_label_in_reach(label: str) -> None:
         )
 
 
-def _labels_in_reach(labels: dict[str, int]) -> dict[str, int]:
-    """The labels the calling key may see: all for an all-environments key, else every label
-    but those of other environments."""
+def _label_visible(label: str) -> bool:
+    """Whether the calling key may see `label`: any, for an all-environments key, else every
+    label but those of other environments (their live versions, moves and proposals)."""
     principal: Principal = g.principal
-    if principal.environment is None:
-        return labels
-    others = set(runtime().environments.all()) - {principal.environment}
-    return {label: version for label, version in labels.items() if label not in others}
+    if principal.environment is None or label == principal.environment:
+        return True
+    return label not in runtime().environments.all()
+
+
+def _labels_in_reach(labels: dict[str, int]) -> dict[str, int]:
+    return {label: version for label, version in labels.items() if _label_visible(label)}
+
+
+def _check_every_environment(what: str) -> None:
+    """A prompt's archive state is every environment's (archived, it leaves every SDK
+    document): only a key of every environment changes it."""
+    principal: Principal = g.principal
+    if principal.environment is not None:
+        raise WrongEnvironment(
+            f"key {principal.name!r} acts in {principal.environment!r} only; to {what} (in"
+            " every environment) needs a key of every environment"
+        )
 
 
 def _reviewed_labels() -> frozenset[str]:
@@ -333,7 +347,9 @@ def list_prompts(query: PromptListQuery) -> Any:
     summaries = prompts.summaries(list(page))
     return {
         "prompts": [
-            s | {"latest": _brief(s["latest"])} | _archive_state(archived.get(s["name"]))
+            s
+            | {"latest": _brief(s["latest"]), "labels": _labels_in_reach(s["labels"])}
+            | _archive_state(archived.get(s["name"]))
             for s in summaries
         ],
         **envelope,
@@ -360,7 +376,7 @@ def get_prompt(prompt: str) -> Any:
         "pending": [
             p.model_dump(mode="json")
             for p in prompts.pending(prompt)
-            if p.label in _labels_in_reach({p.label: 0})
+            if _label_visible(p.label)
         ],
     } | _archive_state(prompts.archived([prompt]).get(prompt))
 
@@ -499,7 +515,8 @@ def prompt_history(prompt: str, query: HistoryQuery) -> Any:
     prompts = runtime().store.prompts
     prompts.require(prompt)
     entries = prompts.history(prompt, query.offset, query.limit)
-    return {"prompt": prompt, "history": [with_rfc3339(entry, "at") for entry in entries]}
+    shown = [e for e in entries if "label" not in e or _label_visible(str(e["label"]))]
+    return {"prompt": prompt, "history": [with_rfc3339(entry, "at") for entry in shown]}
 
 
 @route(
@@ -514,6 +531,7 @@ def prompt_history(prompt: str, query: HistoryQuery) -> Any:
     errors=[404, 409],
 )
 def archive_prompt(prompt: str, body: ArchiveBody) -> Any:
+    _check_every_environment("archive a prompt")
     rt = runtime()
     record = archiving.archive_prompt(rt.store, prompt, principal_name(), rt.now(), body.reason)
     return {"prompt": prompt} | _archive_state(record)
@@ -530,6 +548,7 @@ def archive_prompt(prompt: str, body: ArchiveBody) -> Any:
     errors=[404],
 )
 def unarchive_prompt(prompt: str, body: ArchiveBody) -> Any:
+    _check_every_environment("unarchive a prompt")
     rt = runtime()
     archiving.unarchive_prompt(rt.store, prompt, principal_name(), rt.now(), body.reason)
     return {"prompt": prompt} | _archive_state(None)
