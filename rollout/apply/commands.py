@@ -6,8 +6,9 @@ files, compiles the templates and runs the prompt tests without any service, for
 writes the service's prompts and experiments back in the same format.
 
 `--env E` applies to environment E (CI applies to staging on every merge, to production on a
-tag): experiments are defined in E, and of the prompts' labels E's own and the ones named like
-no environment are moved; a label named like another environment is that one's, left alone.
+tag; without it, the key's environment, production for a key of all of them): experiments are
+defined there, and of the prompts' labels that environment's own and the ones named like no
+environment are moved; a label named like another environment is that one's, left alone.
 """
 
 from __future__ import annotations

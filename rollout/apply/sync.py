@@ -10,10 +10,18 @@ DEFAULT_ENVIRONMENTS = frozenset({"development", "staging", "production"})
 """The environments every service has: the ones a key that may not list them can still name."""
 
 
+def acting_environment(client: ServiceClient) -> str | None:
+    """The environment the client's requests act in, as the service says (the key's own, the
+    one named, else production); None from a service that predates environments."""
+    answer = client.get("/api/v1/experiments", limit=1)
+    named = answer.get("environment")
+    return str(named) if named is not None else None
+
+
 def other_environments(client: ServiceClient) -> frozenset[str]:
-    """The environments besides the one the client names (none named: none besides, so every
-    label of the files is applied as written, as before environments existed)."""
-    if not client.environment:
+    """The environments besides the one the client acts in: their labels are theirs to move."""
+    acting = acting_environment(client)
+    if acting is None:
         return frozenset()
     try:
         listed = client.get("/api/v1/environments")["environments"]
@@ -21,8 +29,8 @@ def other_environments(client: ServiceClient) -> frozenset[str]:
     except ServiceError as exc:
         if exc.status not in (401, 403):
             raise
-        names = DEFAULT_ENVIRONMENTS  # listing them is for admins; the defaults always exist
-    return names - {client.environment}
+        names = DEFAULT_ENVIRONMENTS  # the defaults exist everywhere, listed or not
+    return names - {acting}
 
 
 def make_plan(client: ServiceClient, bundle: Bundle) -> Plan:

@@ -107,10 +107,12 @@ def test_apply_creates_what_the_files_describe(
     assert "+ version summarize@2: new" in out
     assert "+ label summarize:production: new  (-> 1)" in out
     assert "+ experiment summary-tone: new" in out
-    assert "plan: 5 new, 0 changed, 0 unchanged, 0 pending, 0 conflict" in out
-    assert out.rstrip().endswith("applied: 5 change(s)")
+    # The editor key acts in production: the file's `staging` label is staging's to move.
+    assert "note: prompt 'summarize': label 'staging' is environment staging's; left alone" in out
+    assert "plan: 4 new, 0 changed, 0 unchanged, 0 pending, 0 conflict" in out
+    assert out.rstrip().endswith("applied: 4 change(s)")
     prompt = editor.get("/api/v1/prompts/summarize").get_json()
-    assert prompt["labels"] == {"production": 1, "staging": 2}
+    assert prompt["labels"] == {"production": 1}
     assert [v["author"] for v in prompt["versions"]] == ["editor-key", "editor-key"]
     friendly = editor.get("/api/v1/prompts/summarize/versions/2").get_json()
     assert friendly["template"] == (examples / "prompts" / "summarize.friendly.j2").read_text()
@@ -127,7 +129,7 @@ def test_a_second_apply_changes_nothing(transport: Recorded, examples: Path) -> 
     code, out = apply(transport, examples)
 
     assert code == 0
-    assert "plan: 0 new, 0 changed, 5 unchanged, 0 pending, 0 conflict" in out
+    assert "plan: 0 new, 0 changed, 4 unchanged, 0 pending, 0 conflict" in out
     assert "applied: 0 change(s)" in out
     assert transport.writes == []
 
@@ -138,7 +140,7 @@ def test_a_dry_run_prints_the_plan_and_writes_nothing(
     code, out = apply(transport, examples, dry_run=True)
 
     assert code == 0
-    assert "plan: 5 new" in out
+    assert "plan: 4 new" in out
     assert "applied" not in out
     assert transport.writes == []
     assert editor.get("/api/v1/prompts/summarize").status_code == 404
@@ -163,7 +165,7 @@ def test_a_new_version_and_a_label_move_are_planned_alone(
     assert code == 0, out
     assert "+ version summarize@3: new  (gpt-4o)" in out
     assert "~ label summarize:production: changed  (1 -> 3)" in out
-    assert "plan: 1 new, 1 changed, 4 unchanged" in out
+    assert "plan: 1 new, 1 changed, 3 unchanged" in out
     assert editor.get("/api/v1/prompts/summarize/resolve").get_json()["version"] == 3
 
 
@@ -243,7 +245,7 @@ def test_the_production_label_waits_for_review_and_is_not_proposed_twice(
         other.post("/api/v1/prompts/summarize/approve", json={"change": change}).status_code == 200
     )
     code, out = apply(transport, examples)
-    assert "plan: 0 new, 0 changed, 5 unchanged, 0 pending" in out
+    assert "plan: 0 new, 0 changed, 4 unchanged, 0 pending" in out
 
 
 def test_export_then_apply_to_an_empty_service_round_trips_exactly(
@@ -261,7 +263,7 @@ def test_export_then_apply_to_an_empty_service_round_trips_exactly(
     assert sorted(p.name for p in written) == ["other.yaml", "summarize.yaml", "summary-tone.yaml"]
 
     code, out = apply(transport, first)
-    assert (code, "plan: 0 new, 0 changed, 6 unchanged" in out) == (0, True)
+    assert (code, "plan: 0 new, 0 changed, 5 unchanged" in out) == (0, True)
 
     client = redis.Redis.from_url(redis_url)
     client.flushall()  # an empty service: the keys went too, so a fresh editor key
@@ -269,7 +271,7 @@ def test_export_then_apply_to_an_empty_service_round_trips_exactly(
     fresh = Recorded(served, _key(Api(editor.client, ADMIN_KEY), "editor"))
     code, out = apply(fresh, first)
     assert code == 0, out
-    assert "plan: 6 new" in out
+    assert "plan: 5 new" in out
 
     second = tmp_path / "second"
     assert len(export(fresh.client, second)) == 3
@@ -285,7 +287,7 @@ def test_the_exported_files_read_as_the_format_documents(
 
     text = (tmp_path / "out" / "prompts" / "summarize.yaml").read_text()
     assert text.startswith("kind: prompt\nname: summarize\nversions:\n- template: |\n")
-    assert "labels:\n  production: 1\n  staging: 2\n" in text
+    assert text.endswith("labels:\n  production: 1\n")  # a production key's: staging's unseen
     experiment = (tmp_path / "out" / "experiments" / "summary-tone.yaml").read_text()
     assert experiment.startswith("kind: experiment\nkey: summary-tone\n")
     assert "prompt: summarize@2" in experiment
@@ -302,9 +304,9 @@ def test_the_rollout_command_applies_and_exports_over_http(
     monkeypatch.setenv("ROLLOUT_API_KEY", editor.secret)
 
     assert main(["apply", "-f", str(examples), "--url", served]) == 0
-    assert "applied: 5 change(s)" in capsys.readouterr().out
+    assert "applied: 4 change(s)" in capsys.readouterr().out
     assert main(["--json", "apply", "-f", str(examples), "--url", served, "--dry-run"]) == 0
-    assert '"unchanged": 5' in capsys.readouterr().out
+    assert '"unchanged": 4' in capsys.readouterr().out
     assert main(["export", "-o", str(tmp_path / "out"), "--url", served]) == 0
     assert "exported: 2 file(s)" in capsys.readouterr().out
     assert main(["apply", "-f", str(examples), "--url", served, "--key", "rk_wrong"]) == 1

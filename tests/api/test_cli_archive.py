@@ -33,7 +33,12 @@ def test_experiments_archive_of_a_running_one_fails_with_the_conflict(
     assert "'live' is running: only a draft, concluded or rolled back" in err
 
 
-def test_prompts_archive_hides_it_from_the_list_until_unarchived(run: Run, editor: Api) -> None:
+def test_prompts_archive_hides_it_from_the_list_until_unarchived(run: Run, admin: Api) -> None:
+    # A prompt's archive state is every environment's: an editor key of all environments.
+    created = ok(admin.post("/api/v1/keys", json={"name": "ed-all", "role": "editor",
+                                                  "environment": None})).get_json()
+    assert created["environment"] is None
+    editor = Api(admin.client, created["secret"])
     version = {"template": "Summarize {{ text }}", "model": "gpt-4o-mini"}
     ok(editor.post("/api/v1/prompts/summarize/versions", json=version))
     assert run(editor, "prompts", "archive", "summarize")[:2] == (0, "summarize: archived\n")
