@@ -119,12 +119,28 @@ def test_a_prompt_shows_versions_side_by_side_diff_labels_tests_and_a_preview(
     assert tab.page.locator("#rendered").inner_text().strip() == rendered["text"].strip()
 
     tab.page.goto(f"/prompts/{world.prompt}")
+    # `canary`, a label named like no environment: a production key moves no staging label.
+    tab.page.get_by_role("textbox", name="Label").fill("canary")
+    tab.page.locator("form[action$='/labels'] select[name=version]").select_option("1")
+    tab.page.get_by_role("button", name="Move label").click()
+    assert "label canary now points at version 1" in tab.page.locator(".flash.ok").inner_text()
+    labels = api(service, "GET", f"/api/v1/prompts/{world.prompt}", keys.editor)["labels"]
+    assert labels["canary"] == 1
+
+
+def test_a_production_key_is_refused_moving_the_staging_label(
+    open_tab: Any, service: Server, keys: Keys, world: World
+) -> None:
+    tab: Tab = open_tab()
+    sign_in(tab, keys.editor)
+    tab.page.goto(f"/prompts/{world.prompt}")
     tab.page.get_by_role("textbox", name="Label").fill("staging")
     tab.page.locator("form[action$='/labels'] select[name=version]").select_option("1")
     tab.page.get_by_role("button", name="Move label").click()
-    assert "label staging now points at version 1" in tab.page.locator(".flash.ok").inner_text()
+    error = tab.page.locator(".flash.error").inner_text()
+    assert error.startswith("403 wrong_environment: label 'staging' is the live version")
     labels = api(service, "GET", f"/api/v1/prompts/{world.prompt}", keys.editor)["labels"]
-    assert labels["staging"] == 1
+    assert "staging" not in labels
 
 
 def test_a_refused_action_shows_the_services_own_error(
