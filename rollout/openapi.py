@@ -8,7 +8,8 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from rollout.api.routing import ROUTES, RouteSpec
+from experiments.model import KEY_PATTERN
+from rollout.api.routing import ENVIRONMENT_HEADER, ENVIRONMENT_PARAMETER, ROUTES, RouteSpec
 
 REF = "#/components/schemas/{model}"
 FLASK_PARAM = re.compile(r"<(?:[a-z]+:)?([a-zA-Z_]+)>")
@@ -33,6 +34,30 @@ ERROR_SCHEMA: dict[str, Any] = {
         }
     },
 }
+
+
+_ENVIRONMENT_DESCRIPTION = (
+    "the environment the request acts in (default: the key's own, production for a key of"
+    " every environment); a key of one environment naming another is 403 wrong_environment,"
+    " an unknown or archived one 404 environment_not_found"
+)
+ENVIRONMENT_PARAMETERS: list[dict[str, Any]] = [
+    {
+        "name": ENVIRONMENT_HEADER,
+        "in": "header",
+        "required": False,
+        "description": _ENVIRONMENT_DESCRIPTION,
+        "schema": {"type": "string", "pattern": KEY_PATTERN},
+    },
+    {
+        "name": ENVIRONMENT_PARAMETER,
+        "in": "query",
+        "required": False,
+        "description": f"as the {ENVIRONMENT_HEADER} header",
+        "schema": {"type": "string", "pattern": KEY_PATTERN},
+    },
+]
+"""Every keyed operation acts in one environment, named by the header or the query."""
 
 
 def build_openapi(version: str) -> dict[str, Any]:
@@ -93,6 +118,8 @@ def _operation(spec: RouteSpec, refs: dict[Any, Any]) -> dict[str, Any]:
                     "schema": _inline(prop, query_schema.get("$defs", {})),
                 }
             )
+    if spec.roles is not None:
+        parameters += ENVIRONMENT_PARAMETERS
     if parameters:
         operation["parameters"] = parameters
     if spec.roles is not None:

@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import redis
 from flask import Flask
 
 from experiments.store import Store
-from experiments.store.migrations import migrate
+from experiments.store.migrations import migrate_at_start
 from rollout.auth import Authenticator
 from rollout.config.environments import KnownEnvironments
 from rollout.config.live import LiveConfig
 from rollout.config.watcher import ConfigWatcher
 from rollout.last_good_config import backup_path
 from rollout.settings import Settings
-
-log = logging.getLogger(__name__)
 
 EXTENSION = "rollout"
 """The name the runtime is kept under in `Flask.extensions`."""
@@ -56,24 +52,6 @@ class Runtime:
 
     def close(self) -> None:
         self.watcher.close()
-
-
-def migrate_at_start(store: Store) -> None:
-    """Bring the store's layout up to date. Redis away at start-up does not stop a worker (it
-    answers from the configuration kept on disk): everything reads right unmigrated, and the
-    next start migrates."""
-    try:
-        report = migrate(store)
-    except (redis.ConnectionError, redis.TimeoutError) as exc:
-        log.warning("store migration skipped: Redis unavailable (%s)", type(exc).__name__)
-        return
-    if report.from_version != report.to_version or report.keys_stamped:
-        log.info(
-            "store migrated from schema %s to %s: %d API keys stamped with their environment",
-            report.from_version,
-            report.to_version,
-            len(report.keys_stamped),
-        )
 
 
 def runtime_of(app: Flask) -> Runtime:

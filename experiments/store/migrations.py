@@ -10,12 +10,17 @@ admin key).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+
+import redis
 
 from experiments.environments import DEFAULT_ENVIRONMENTS
 from experiments.store import Store, keys
 
 SCHEMA_VERSION = 2
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -38,3 +43,22 @@ def migrate(store: Store) -> MigrationReport:
     if before < SCHEMA_VERSION:
         store.redis.set(keys.SCHEMA_VERSION, SCHEMA_VERSION)
     return MigrationReport(before, max(before, SCHEMA_VERSION), stored, stamped)
+
+
+def migrate_at_start(store: Store) -> None:
+    """Migrate as a process starts (the app's runtime, `rollout controller`). Redis away then
+    stops no worker (it answers from the configuration kept on disk): everything reads right
+    unmigrated (keys without an environment, defaults synthesised), and the next start
+    migrates."""
+    try:
+        report = migrate(store)
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        log.warning("store migration skipped: Redis unavailable (%s)", type(exc).__name__)
+        return
+    if report.from_version != report.to_version or report.keys_stamped:
+        log.info(
+            "store migrated from schema %s to %s: %d API keys stamped with their environment",
+            report.from_version,
+            report.to_version,
+            len(report.keys_stamped),
+        )

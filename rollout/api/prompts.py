@@ -256,17 +256,6 @@ def _labels_in_reach(labels: dict[str, int]) -> dict[str, int]:
     return {label: version for label, version in labels.items() if _label_visible(label)}
 
 
-def _check_every_environment(what: str) -> None:
-    """A prompt's archive state is every environment's (archived, it leaves every SDK
-    document): only a key of every environment changes it."""
-    principal: Principal = g.principal
-    if principal.environment is not None:
-        raise WrongEnvironment(
-            f"key {principal.name!r} acts in {principal.environment!r} only; to {what} (in"
-            " every environment) needs a key of every environment"
-        )
-
-
 def _reviewed_labels() -> frozenset[str]:
     """The labels whose moves wait for review: those of the environments that require it."""
     rt = runtime()
@@ -531,7 +520,6 @@ def prompt_history(prompt: str, query: HistoryQuery) -> Any:
     errors=[404, 409],
 )
 def archive_prompt(prompt: str, body: ArchiveBody) -> Any:
-    _check_every_environment("archive a prompt")
     rt = runtime()
     record = archiving.archive_prompt(rt.store, prompt, principal_name(), rt.now(), body.reason)
     return {"prompt": prompt} | _archive_state(record)
@@ -548,7 +536,6 @@ def archive_prompt(prompt: str, body: ArchiveBody) -> Any:
     errors=[404],
 )
 def unarchive_prompt(prompt: str, body: ArchiveBody) -> Any:
-    _check_every_environment("unarchive a prompt")
     rt = runtime()
     archiving.unarchive_prompt(rt.store, prompt, principal_name(), rt.now(), body.reason)
     return {"prompt": prompt} | _archive_state(None)

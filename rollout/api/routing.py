@@ -102,7 +102,8 @@ def route(
             return response
 
         blueprint.add_url_rule(rule, view.__name__, wrapper, methods=[method])
-        auth_errors = (401, 403, 429) if role_tuple is not None else ()
+        # 404: an environment named that does not exist (or is archived).
+        auth_errors = (401, 403, 404, 429) if role_tuple is not None else ()
         validation_errors = (400, 413, 422) if body is not None else ()
         query_errors = (422,) if query is not None else ()
         all_errors = tuple(sorted({*auth_errors, *validation_errors, *query_errors, *errors, 503}))

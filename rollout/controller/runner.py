@@ -40,6 +40,7 @@ from experiments.model import FINAL_STATUSES, Experiment, Status
 from experiments.results import Results, to_json
 from experiments.store import Store
 from experiments.store.controller import ApplyStatus, Evaluated, FollowUp
+from experiments.store.migrations import migrate_at_start
 from rollout.controller import webhooks
 from rollout.operations import experiments as operations
 from rollout.settings import Settings
@@ -312,6 +313,7 @@ def run_forever(redis_url: str, settings: Settings, stop: threading.Event) -> No
     replica takes over at once instead of after the lease's time to live.
     """
     store = Store.from_url(redis_url)
+    migrate_at_start(store)
     dispatcher = webhooks.WebhookDispatcher(store, settings).start()
     runner = Runner(store, settings)
     log.info("rollout controller %s: every %s s", runner.owner, settings.controller_interval_s)

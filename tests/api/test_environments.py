@@ -303,3 +303,26 @@ def test_the_controller_evaluates_every_environments_experiments(
     timeline = ok(admin.get(f"{EXP}/tried-one/timeline", headers=in_env("staging"))).get_json()
     assert timeline["environment"] == "staging" and len(timeline["entries"]) == 1
     assert ok(admin.get(f"{EXP}/live-one/timeline")).get_json()["entries"] != []
+
+
+# --- the API's description -----------------------------------------------------------------------
+
+
+def test_every_keyed_operation_documents_how_its_environment_is_named(admin: Api) -> None:
+    document = ok(admin.get("/openapi.json")).get_json()
+
+    keyed = [
+        (path, operation)
+        for path, methods in document["paths"].items()
+        for operation in methods.values()
+        if operation.get("security")
+    ]
+
+    assert {"/api/v1/environments", "/api/v1/environments/{name}",
+            "/api/v1/experiments/{key}/promote", "/api/v1/prompts/{prompt}/promote"} <= set(
+        document["paths"]
+    )
+    for path, operation in keyed:
+        where = {(p["in"], p["name"]) for p in operation["parameters"]}
+        assert {("header", "X-Rollout-Environment"), ("query", "environment")} <= where, path
+        assert "404" in operation["responses"], path
