@@ -99,3 +99,27 @@ test("backoff doubles with jitter up to its cap, and Retry-After is a floor", ()
   assert.equal(parseRetryAfter(new Date(10_000).toUTCString(), 4000), 6000);
   assert.equal(parseRetryAfter("soon", 0), null);
 });
+
+test("getPrompt without a label resolves the label of the document's environment", async () => {
+  const document = structuredClone(DOCUMENT);
+  document.environment = "staging";
+  document.prompts = {
+    greet: {
+      labels: { production: 1, staging: 2 },
+      versions: { 1: { template: "Live {{ name }}", model: "m", params: {} },
+                  2: { template: "Tried {{ name }}", model: "m", params: {} } },
+    },
+  };
+  const stub = await startServiceStub(document);
+  const client = new RolloutClient({ url: stub.url, apiKey: "rk_test", logger: quiet });
+  cleanups.push(() => stub.close(), () => client.close(1000));
+  await client.ready();
+  assert.equal(client.getPrompt("greet").version, 2);
+  assert.equal(client.getPrompt("greet", "production").version, 1);
+});
+
+test("a document without an environment is production's", async () => {
+  const { client } = await setUp();
+  await client.ready();
+  assert.equal(client.getPrompt("summarize"), client.getPrompt("summarize", "production"));
+});
