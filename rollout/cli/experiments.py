@@ -86,6 +86,8 @@ def cmd_experiments_show(args: argparse.Namespace) -> int:
 
 def describe(e: Mapping[str, Any], style: Style) -> str:
     lines = [f"{style(e['key'], 'bold')}  {e['name']}", f"  state     {state_text(e, style)}"]
+    if e.get("environment"):
+        lines.append(f"  in        {e['environment']}")
     if e.get("owner"):
         lines.append(f"  owner     {e['owner']}")
     if e.get("layer"):

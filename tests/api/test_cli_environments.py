@@ -68,6 +68,8 @@ def test_env_names_where_a_command_acts_and_production_is_the_default(
     shown = as_json(run(ADMIN_KEY, "experiments", "show", "tried-in-staging", "--env", "staging",
                         "--json"))
     assert shown["environment"] == "staging"
+    code, text, _ = run(ADMIN_KEY, "--env", "staging", "experiments", "show", "tried-in-staging")
+    assert code == 0 and "  in        staging" in text.splitlines()
 
 
 def test_rollout_env_variable_names_the_environment(
