@@ -33,7 +33,10 @@ REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
 SDK_GUIDE = REPO / "docs" / "sdk.md"
 VENV_BIN = Path(sys.executable).parent
-README_SECTIONS = ("Five minutes with curl", "Prompts as code", "The command line")
+README_SECTIONS = (
+    "Five minutes with curl", "Prompts as code", "The command line",
+    "Environments: try it in staging, promote it to production",
+)
 SHELL_LANGUAGES = {"sh", "bash"}
 ADMIN_SECRET = "admin-secret"  # the walk-through's bootstrap admin key
 # Bounds against a hang, not the figures: on the shared 2-core machine (load 8-13) the README's
@@ -126,11 +129,18 @@ def test_the_readme_then_the_sdk_guide_run_top_to_bottom_against_make_run(tmp_pa
         if not session.ok:
             served = tail(tmp_path / "make-run.log")
             pytest.fail(f"{session.failure()}\n--- make run ---\n{served}", pytrace=False)
-        assigned = session.output_of("/api/v1/assign")
+        assigned = session.output_of('"experiments": ["greeting-tone"]')
         assert re.search(r'"in_experiment":\s*true', assigned), assigned
-        reported = session.output_of("/api/v1/events")
+        reported = session.output_of('"event_id": "e-1"')
         assert re.search(r'"accepted":\s*2\b', reported), reported
         assert re.search(r'"rejected":\s*\[\]', reported), reported
+        in_staging = session.output_of("AS_STAGING_SDK=")
+        assert re.search(r'"in_experiment":\s*true', in_staging), in_staging
+        assert re.search(r'"accepted":\s*1\b', in_staging), in_staging
+        assert "summary-brevity: not in production (yet)" in in_staging, in_staging
+        promoted = session.output_of("rollout promote summary-brevity")
+        assert "copied from staging to production as draft" in promoted, promoted
+        assert "summary-brevity: running" in promoted, promoted
 
         created = requests.post(
             f"{base}/api/v1/keys", json={"name": "sdk-guide", "role": "sdk"},
