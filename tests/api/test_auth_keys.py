@@ -261,7 +261,8 @@ def test_a_created_key_answers_201_with_its_secret_once(admin: Api, clock: Clock
     assert app_client.post("/api/v1/assign", json={"user_id": "u1"}).status_code == 200
     listed = admin.get("/api/v1/keys").get_json()["keys"]
     assert listed == [
-        {"name": "checkout-app", "role": "sdk", "environment": "production", "created_at": clock.now,
+        {"name": "checkout-app", "role": "sdk", "environment": "production",
+         "created_at": clock.now,
          "created_at_rfc3339": "2025-06-15T15:06:40.000Z", "created_by": "bootstrap-admin"}
     ]
 
