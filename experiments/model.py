@@ -401,6 +401,8 @@ class ExperimentPatch(Strict):
 DRAFT_ONLY_FIELDS = frozenset(
     {"variants", "control", "metrics", "segments", "layer", "layer_share"}
 )
+# Fixed when the experiment is created, whatever its status: the users' state is laid out by it.
+CREATION_ONLY_FIELDS = frozenset({"shards"})
 
 
 class ResolvedPrompt(BaseModel):
