@@ -135,17 +135,19 @@ def enforce_rate_limit(rt: Runtime, key_name: str) -> None:
 def raw_body() -> bytes:
     """The request's body (read once: call it once), or 413 when it is over the size limit.
 
-    A body with a Content-Length is read in one call of exactly that many bytes (Werkzeug has
-    already refused a length over the limit with 413); read to its end instead, Werkzeug's
-    stream asks the server for 64 KiB again until the server answers that the body is over:
-    three more calls into gunicorn's reader on every request.
+    A body with a Content-Length within the limit is one read of exactly that many bytes from
+    the server's input, which PEP 3333 has the server end there; Werkzeug's guarded stream
+    would wrap it first and then ask the server for 64 KiB again until it answers that the
+    body is over: three more calls into gunicorn's reader. Any other body (chunked, or over the
+    limit, which Werkzeug refuses with 413) goes through Werkzeug's stream.
     """
     length = request.content_length
-    if length is not None:
-        return request.stream.read(length)
-    raw = request.get_data(cache=True)
     limit = request.max_content_length
-    if limit is not None and len(raw) >= limit:
+    if length is not None and (limit is None or length <= limit):
+        body: bytes = request.environ["wsgi.input"].read(length)
+        return body
+    raw = request.get_data(cache=True)
+    if length is None and limit is not None and len(raw) >= limit:
         # A body without Content-Length (chunked) is cut at the limit by Werkzeug, not refused.
         raise TooLarge(f"the request body is larger than {limit} bytes")
     return raw
