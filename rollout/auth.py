@@ -17,6 +17,8 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import redis
+
 from experiments.model import Role
 from experiments.store.apikeys import ApiKeyStore, secret_hash
 from experiments.store.config_version import ConfigStamp
@@ -47,7 +49,12 @@ class Authenticator:
 
     def principal(self, authorization: str | None) -> Principal:
         secret = _bearer(authorization)
-        stamp = self._watcher.stamp
+        try:
+            stamp = self._watcher.stamp
+        except (redis.ConnectionError, redis.TimeoutError):
+            # A worker started while Redis is down knows no version to bind the cache to; the
+            # bootstrap admin key is still verified (by its digest), a stored key needs Redis.
+            return self._verify(secret)
         with self._lock:
             # `is` first: the watcher hands out the same stamp until the version moves, and a
             # stamp's own comparison costs more than the rest of a cached lookup.
