@@ -2,9 +2,10 @@
  * Covariates for CUPED: numbers measured before a user's exposure (last week's requests or
  * tokens) that metrics declaring them as `covariate` are adjusted for (docs/statistics.md).
  *
- * The service refuses an exposure whose covariates break its bounds (experiments/model.py
- * `Covariates`: at most 10, names that are keys, finite numbers with |x| <= 1e15), and a refused
- * exposure loses the user from the analysis. So the SDK checks them before queuing: a bad entry
+ * The service refuses an exposure whose covariates break its bounds (at most 10, names that are
+ * keys, finite numbers with |x| <= 1e15: sdk/python/rollout_sdk/kernel/covariates.py, which the
+ * service's `Covariates` and the Python SDK use), and a refused exposure loses the user from the
+ * analysis. So the SDK checks them before queuing: a bad entry
  * is dropped (and the exposure sent without it, which the service reads as 0 for that name),
  * never the exposure. The same bounds, written here once for the TypeScript SDK.
  */
