@@ -17,7 +17,8 @@
    default: the first exposure written to Redis). Target: the service >= 60% of bare Flask;
    tracked, >= 90% of bare Flask making the one Redis write a tracked assignment cannot avoid.
 
-    .venv/bin/python bench/assign.py [--users 200000] [--duration 10] [--skip-http]
+    .venv/bin/python bench/assign.py [--users 200000] [--duration 10] [--rounds 3]
+                                     [--skip-http | --skip-in-process]
 
 ROLLOUT_BENCH_QUICK=1 (set by bench/run_all.py) shortens both parts.
 """
@@ -250,7 +251,7 @@ function setup(thread)
 end
 request = function()
   counter = counter + 1
-  local body = string.format('{"user_id":"u-%d-%d","experiments":["%s"],"track":%s}',
+  local body = string.format('{"user_id":"{run}-%d-%d","experiments":["%s"],"track":%s}',
                              id, counter, "{exp}", "{track}")
   return wrk.format("POST", "/api/v1/assign", {
     ["Content-Type"] = "application/json", ["Authorization"] = "Bearer {key}"}, body)
@@ -260,8 +261,9 @@ end
 
 def wrk_rate(url: str, key: str, track: bool, duration: int, connections: int,
              workdir: Path) -> float:
-    script = workdir / f"assign-{secrets.token_hex(4)}.lua"
-    script.write_text(WRK_SCRIPT.replace("{exp}", EXP).replace("{key}", key)
+    run = secrets.token_hex(4)  # users of one run are distinct from every other run's
+    script = workdir / f"assign-{run}.lua"
+    script.write_text(WRK_SCRIPT.replace("{exp}", EXP).replace("{key}", key).replace("{run}", run)
                       .replace("{track}", "true" if track else "false"))
     output = subprocess.run(
         ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "-s", str(script), url],
@@ -279,6 +281,7 @@ def python_rate(url: str, key: str, track: bool, duration: int, connections: int
     """The fallback generator: `connections` threads, each one keep-alive http.client."""
     host, port = url.removeprefix("http://").split(":")
     deadline = time.monotonic() + duration
+    run = secrets.token_hex(4)  # users of one run are distinct from every other run's
     counts = [0] * connections
     failures: list[str] = []
 
@@ -287,7 +290,7 @@ def python_rate(url: str, key: str, track: bool, duration: int, connections: int
         headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
         sent = 0
         while time.monotonic() < deadline:
-            body = json.dumps({"user_id": f"u-{index}-{sent}", "experiments": [EXP],
+            body = json.dumps({"user_id": f"{run}-{index}-{sent}", "experiments": [EXP],
                                "track": track})
             conn.request("POST", "/api/v1/assign", body, headers)
             response = conn.getresponse()
@@ -337,11 +340,21 @@ def http_bench(duration: int, rounds: int) -> None:
 
             for track in (False, True):
                 best_bare = best_service = best_write = 0.0
-                for _ in range(rounds):  # interleaved, so background noise hits both alike
-                    best_bare = max(best_bare, rate(bare.url, track))
-                    best_service = max(best_service, rate(service.url, track))
+                for round_ in range(rounds):
+                    # Interleaved, and in the reverse order every other round, so that background
+                    # load rising or falling during a round hits each server alike.
+                    servers = {"bare": bare, "service": service}
                     if track:
-                        best_write = max(best_write, rate(bare_write.url, track))
+                        servers["floor"] = bare_write
+                    order = list(servers) if round_ % 2 == 0 else list(reversed(servers))
+                    rates = {name: rate(servers[name].url, track) for name in order}
+                    best_bare = max(best_bare, rates["bare"])
+                    best_service = max(best_service, rates["service"])
+                    if track:
+                        best_write = max(best_write, rates["floor"])
+                        print(f"   round {round_ + 1}, track=true: service {rates['service']:,.0f}"
+                              f" req/s, bare Flask + one Redis write {rates['floor']:,.0f} req/s:"
+                              f" {rates['service'] / rates['floor']:.0%}")
                 print(f"   track={str(track).lower():<5}  bare Flask {best_bare:>8,.0f} req/s"
                       f"   service {best_service:>8,.0f} req/s"
                       f"   ratio {best_service / best_bare:5.0%}  (target >= 60%)")
@@ -379,10 +392,12 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=1 if QUICK else 3)
     parser.add_argument("--duration", type=int, default=3 if QUICK else 10,
                         help="seconds per HTTP run")
-    parser.add_argument("--rounds", type=int, default=1 if QUICK else 2)
+    parser.add_argument("--rounds", type=int, default=1 if QUICK else 3)
     parser.add_argument("--skip-http", action="store_true")
+    parser.add_argument("--skip-in-process", action="store_true")
     args = parser.parse_args()
-    in_process(args.users, args.repeat)
+    if not args.skip_in_process:
+        in_process(args.users, args.repeat)
     if not args.skip_http:
         http_bench(args.duration, args.rounds)
     return 0

@@ -27,6 +27,7 @@ from pydantic import (
 from experiments.json_bounds import check_json
 from experiments.llm_metrics import expand_presets
 from experiments.timestamps import as_rfc3339, described
+from rollout_sdk.kernel.covariates import COVARIATE_MAGNITUDE, MAX_COVARIATES
 from rollout_sdk.kernel.hashing import MAX_SHARDS
 
 KEY_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -58,10 +59,6 @@ FreeJson = Annotated[
     Field(description="free JSON object: at most 32 levels deep, 64 KiB, valid Unicode"),
 ]
 """A free JSON object from a client; bounded so that no one value can break the service."""
-
-MAX_COVARIATES = 10
-COVARIATE_MAGNITUDE = 1e15
-"""A covariate's largest size: sums of squares of such values stay finite in doubles."""
 
 Covariates = Annotated[
     dict[
@@ -401,6 +398,8 @@ class ExperimentPatch(Strict):
 DRAFT_ONLY_FIELDS = frozenset(
     {"variants", "control", "metrics", "segments", "layer", "layer_share"}
 )
+# Fixed when the experiment is created, whatever its status: the users' state is laid out by it.
+CREATION_ONLY_FIELDS = frozenset({"shards"})
 
 
 class ResolvedPrompt(BaseModel):

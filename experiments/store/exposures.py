@@ -43,11 +43,15 @@ def exposure_write(
     variant_index: int,
     attributes: Mapping[str, Any],
     covariates: Mapping[str, float],
+    covariate_names: Sequence[str] | None = None,
 ) -> ExposureWrite:
     """The write of a user's exposure with what the analysis keeps from it: the segments of its
     `attributes` and the values of the `covariates` the metrics adjust for (a name not sent
-    counts 0, docs/statistics.md)."""
-    names = experiment.covariate_names()
+    counts 0, docs/statistics.md).
+
+    `covariate_names` is `experiment.covariate_names()` when the caller holds it already (the
+    live configuration computes it once per version, not once per request)."""
+    names = experiment.covariate_names() if covariate_names is None else covariate_names
     return ExposureWrite(
         experiment.key,
         user_id,
@@ -81,8 +85,10 @@ class ExposureStore:
         """
         if not writes:
             return []
-        by_shard = group_by_shard(writes)
         stamp = str(int(now))
+        if len(writes) == 1:
+            return [self._record_one(writes[0], stamp)]
+        by_shard = group_by_shard(writes)
         calls = []
         for (experiment, shard), positions in by_shard.items():
             args: list[str] = []
@@ -100,6 +106,18 @@ class ExposureStore:
             for position, (variant, recorded) in zip(positions, answer, strict=True):
                 records[position] = ExposureRecord(int(variant), bool(recorded))
         return [r for r in records if r is not None]
+
+    def _record_one(self, write: ExposureWrite, stamp: str) -> ExposureRecord:
+        """A single exposure (a tracked assign of one experiment), with no grouping: its keys
+        and arguments built once and sent as they are."""
+        shard = 0 if write.shards == 1 else shard_of(write.user_id, write.experiment, write.shards)
+        script_keys = (
+            self._keys.exposures(write.experiment, shard),
+            self._keys.sufficient_stats(write.experiment, shard),
+        )
+        args = (write.user_id, str(write.variant_index), stamp, exposure_facts(write))
+        ((variant, recorded),) = self._scripts.run_one("record_exposures", script_keys, args)
+        return ExposureRecord(int(variant), bool(recorded))
 
     def variant_of(self, experiment: str, user_id: str, shards: int = 1) -> int | None:
         """The variant index of the user's first exposure, read from the user's shard."""

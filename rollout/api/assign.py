@@ -119,6 +119,7 @@ def assign_user(body: AssignRequest) -> Any:
                 snapshot.variant(key, a.variant)[0],
                 body.attributes,
                 body.covariates,
+                snapshot.covariate_names(key),
             )
             for key, a in answers.items()
             if a.in_experiment
@@ -205,6 +206,7 @@ def record_exposures(body: ExposuresRequest) -> Any:
                 snapshot.variant(item.experiment, item.variant)[0],
                 item.attributes,
                 item.covariates,
+                snapshot.covariate_names(item.experiment),
             )
         )
     for record in environment_store().exposures.record(writes, rt.now()):

@@ -80,11 +80,13 @@ def route(
         def wrapper(**path_args: Any) -> Any:
             if role_tuple is not None:
                 rt = runtime_of(current_app)
-                g.principal = rt.auth.require(request.headers.get("Authorization"), role_tuple)
-                g.environment = resolve_environment(rt, g.principal)
+                # The environ's own entry: `request.headers` would build a header view first.
+                principal = rt.auth.require(request.environ.get("HTTP_AUTHORIZATION"), role_tuple)
+                g.principal = principal
+                g.environment = resolve_environment(rt, principal)
                 limit = g.environment.settings.rate_limit_per_s or rt.settings.rate_limit_per_s
                 if limit > 0:
-                    enforce_rate_limit(rt, g.principal.name, limit)
+                    enforce_rate_limit(rt, principal.name, limit)
             if body is not None:
                 path_args["body"] = parse_body(body, one_pass_body)
             if query is not None:
@@ -201,18 +203,28 @@ def environment_store() -> Store:
 
 
 def raw_body() -> bytes:
-    """The request's body, or 413 when it is cut at the size limit."""
-    raw = request.get_data(cache=True)
+    """The request's body (read once: call it once), or 413 when it is over the size limit.
+
+    A body with a Content-Length within the limit is one read of exactly that many bytes from
+    the server's input, which PEP 3333 has the server end there; Werkzeug's guarded stream
+    would wrap it first and then ask the server for 64 KiB again until it answers that the
+    body is over: three more calls into gunicorn's reader. Any other body (chunked, or over the
+    limit, which Werkzeug refuses with 413) goes through Werkzeug's stream.
+    """
+    length = request.content_length
     limit = request.max_content_length
-    if request.content_length is None and limit is not None and len(raw) >= limit:
+    if length is not None and (limit is None or length <= limit):
+        body: bytes = request.environ["wsgi.input"].read(length)
+        return body
+    raw = request.get_data(cache=True)
+    if length is None and limit is not None and len(raw) >= limit:
         # A body without Content-Length (chunked) is cut at the limit by Werkzeug, not refused.
         raise TooLarge(f"the request body is larger than {limit} bytes")
     return raw
 
 
-def json_body() -> Any:
-    """The request's JSON, or 400 naming what is wrong with it; an empty body reads as {}."""
-    raw = raw_body()
+def json_body(raw: bytes) -> Any:
+    """The body's JSON, or 400 naming what is wrong with it; an empty body reads as {}."""
     if not raw.strip():
         return {}
     try:
@@ -236,12 +248,13 @@ def _finite_float(text: str) -> float:
 
 
 def parse_body(model: type[BaseModel], one_pass: bool = False) -> BaseModel:
+    raw = raw_body()
     if one_pass:
         try:
-            return model.model_validate_json(raw_body())
+            return model.model_validate_json(raw)
         except ValidationError:
             pass  # refused: the two-step path below names the error as it always has
-    data = json_body()
+    data = json_body(raw)
     if not isinstance(data, dict):
         raise Malformed("the request body must be a JSON object")
     return validate(model, data)

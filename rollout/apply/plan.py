@@ -12,7 +12,13 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
 
-from experiments.model import DRAFT_ONLY_FIELDS, FINAL_STATUSES, ExperimentCreate, Status
+from experiments.model import (
+    CREATION_ONLY_FIELDS,
+    DRAFT_ONLY_FIELDS,
+    FINAL_STATUSES,
+    ExperimentCreate,
+    Status,
+)
 from experiments.prompts.version import PromptVersionCreate
 from rollout.apply.spec import LATEST, ExperimentSpec, PromptSpec
 
@@ -224,8 +230,9 @@ def plan_experiment(spec: ExperimentSpec, current: dict[str, Any] | None) -> Ste
     """Create the experiment, or PATCH the fields that differ (pure).
 
     The design (variants, metrics, layer) only changes in draft, so a difference there on a
-    started experiment is a conflict. `traffic` of a started experiment belongs to the release
-    operations (start, ramp, advance): a difference is shown, never applied.
+    started experiment is a conflict; `shards` never changes, so a difference there always is.
+    `traffic` of a started experiment belongs to the release operations (start, ramp, advance):
+    a difference is shown, never applied.
     """
     key = spec.body.key
     want = spec.body.model_dump(mode="json")
@@ -246,6 +253,14 @@ def plan_experiment(spec: ExperimentSpec, current: dict[str, Any] | None) -> Ste
     if status is not Status.DRAFT and "traffic" in differ:
         differ.remove("traffic")
         notes.append(f"traffic {have['traffic']:g} left to release operations")
+    fixed = sorted(set(differ) & CREATION_ONLY_FIELDS)
+    if fixed:
+        return Step(
+            "experiment",
+            key,
+            Action.CONFLICT,
+            f"{', '.join(fixed)} is fixed at creation: create a new experiment for another value",
+        )
     locked = sorted(set(differ) & DRAFT_ONLY_FIELDS)
     if locked and status is not Status.DRAFT:
         return Step(

@@ -54,6 +54,7 @@ class Snapshot:
     from_disk: bool = False
     _sdk: list[Any] = field(default_factory=list)
     _variants: dict[str, dict[str, tuple[int, Variant]]] = field(default_factory=dict)
+    _covariates: dict[str, list[str]] = field(default_factory=dict)
 
     def variant(self, experiment: str, variant: str) -> tuple[int, Variant]:
         """The index (as stored with exposures) and definition of a variant, built once per
@@ -64,6 +65,15 @@ class Snapshot:
             by_key = {v.key: (i, v) for i, v in enumerate(variants)}
             self._variants[experiment] = by_key
         return by_key[variant]
+
+    def covariate_names(self, experiment: str) -> list[str]:
+        """`Experiment.covariate_names()`, computed once per version: every tracked exposure
+        needs it, and it walks the metrics."""
+        names = self._covariates.get(experiment)
+        if names is None:
+            names = self.experiments[experiment].covariate_names()
+            self._covariates[experiment] = names
+        return names
 
     @property
     def version(self) -> int:
@@ -123,7 +133,9 @@ class LiveConfig:
             # The watcher's stamp only moves on (to a later version, or to a new epoch when Redis
             # lost its data), so any difference means the snapshot is out of date.
             stamp = self._watcher.stamp
-            if current is not None and current.stamp == stamp:
+            # Identity first: the watcher hands out the very stamp object until it moves, and a
+            # dataclass __eq__ on every request costs more than the rest of this method.
+            if current is not None and (current.stamp is stamp or current.stamp == stamp):
                 return current
             with self._lock:
                 current = self._snapshots.get(environment)

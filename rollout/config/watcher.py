@@ -44,7 +44,7 @@ class ConfigWatcher:
     def stamp(self) -> ConfigStamp:
         """The newest configuration this process knows of."""
         self._ensure_thread()
-        if self._stamp == UNKNOWN:
+        if self._stamp is UNKNOWN:  # only the initial value is this object (`newer` never is)
             self.refresh()
         return self._stamp
 

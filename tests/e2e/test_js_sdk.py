@@ -85,7 +85,7 @@ class Service:
     def metric_total(self, key: str, metric: str) -> float:
         """The sum of every user's values: mean x users, over the variants."""
         figures = next(m for m in self.results(key)["metrics"] if m["metric"] == metric)
-        return sum((v["mean"] or 0.0) * v["users"] for v in figures["variants"].values())
+        return float(sum((v["mean"] or 0.0) * v["users"] for v in figures["variants"].values()))
 
     def wait_for_workers(self, version: int) -> None:
         """Until 8 fresh connections in a row (either worker) serve configuration `version`."""
@@ -315,3 +315,65 @@ def test_js_tracked_events_are_counted_exactly_once_through_failures(
     assert set(failures) <= set(proxy.actions), proxy.actions
     assert service.exposed_users("js-events") == len(population)
     assert service.metric_total("js-events", "clicks") == pytest.approx(expected_events)
+
+
+def test_js_covariates_reach_the_results_cuped_figures(
+    service: Service, built_sdk: Path, tmp_path: Path
+) -> None:
+    """Covariates the SDK sends with its exposures are what the service adjusts by: theta and
+    the adjusted means equal CUPED's on the raw samples; the out-of-bounds ones count as 0."""
+    service.define(
+        "js-cuped",
+        metrics=[{"key": "requests", "type": "mean", "role": "primary",
+                  "covariate": "requests_before"}],
+    )
+    service.wait_for_workers(config_version(service))
+    rng = random.Random(15)
+    population: list[dict[str, Any]] = []
+    samples: dict[str, tuple[float, float]] = {}  # user -> (x as the service counts it, y)
+    for index in range(400):
+        user, before = f"js-cuped-{index}", float(rng.randint(0, 40))
+        value = before + rng.randint(1, 6)
+        # 20 users with a covariate beyond the service's bound: the SDK drops it, not the user.
+        sent = 1e16 if index % 20 == 0 else before
+        population.append({"id": user, "covariates": {"requests_before": sent}, "value": value})
+        samples[user] = (0.0 if sent == 1e16 else before, value)
+
+    report = run_node("cuped", {"url": service.base_url, "key": service.sdk,
+                                "experiment": "js-cuped", "metric": "requests",
+                                "users": population}, tmp_path)
+
+    assert report["closed"] is True, report
+    stats = report["stats"]
+    assert stats["covariatesDropped"] == 20
+    assert stats["exposuresAccepted"] == len(population) and stats["exposuresRejected"] == 0
+    assert stats["eventsAccepted"] == len(population) and stats["eventsRejected"] == 0
+    arms: dict[str, list[tuple[float, float]]] = {"control": [], "friendly": []}
+    for user, sample in samples.items():
+        arms[report["variants"][user]].append(sample)
+    assert all(len(arm) > 100 for arm in arms.values()), {k: len(v) for k, v in arms.items()}
+    s_xy = s_xx = 0.0
+    for arm in arms.values():
+        mean_x = sum(x for x, _ in arm) / len(arm)
+        mean_y = sum(y for _, y in arm) / len(arm)
+        s_xy += sum((x - mean_x) * (y - mean_y) for x, y in arm)
+        s_xx += sum((x - mean_x) ** 2 for x, _ in arm)
+    theta = s_xy / s_xx
+    overall_x = sum(x for x, _ in samples.values()) / len(samples)
+
+    def adjusted_mean(arm: list[tuple[float, float]]) -> float:
+        mean_x = sum(x for x, _ in arm) / len(arm)
+        return sum(y for _, y in arm) / len(arm) - theta * (mean_x - overall_x)
+
+    results = service.results("js-cuped")
+    assert {k: v["users"] for k, v in results["variants"].items()} == {
+        k: len(v) for k, v in arms.items()
+    }
+    (metric,) = results["metrics"]
+    (comparison,) = metric["comparisons"]
+    adjusted = comparison["adjusted"]
+    assert adjusted["covariate"] == "requests_before"
+    assert adjusted["theta"] == pytest.approx(theta, rel=1e-9)
+    assert adjusted["control_mean"] == pytest.approx(adjusted_mean(arms["control"]), rel=1e-9)
+    assert adjusted["treatment_mean"] == pytest.approx(adjusted_mean(arms["friendly"]), rel=1e-9)
+    assert adjusted["variance_reduction"] > 0.5, adjusted

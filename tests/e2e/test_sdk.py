@@ -525,6 +525,28 @@ def test_items_the_service_rejects_are_counted(
     assert (stats.events_accepted, stats.events_rejected, stats.events_dropped) == (1, 2, 0)
 
 
+def test_a_bad_covariate_or_a_nan_attribute_costs_only_its_own_entry_or_item(
+    service: Service, make_client: Callable[..., RolloutClient]
+) -> None:
+    service.define("bad-covariate-exp")
+    client = make_client(flush_interval_s=60)
+    assert client.config_version is not None
+    for index in range(3):
+        client.assign(f"good-{index}", "bad-covariate-exp", covariates={"requests": 3.0})
+    # Beyond the service's bounds, the service would refuse the exposure: only the entry goes.
+    client.assign("big", "bad-covariate-exp", covariates={"requests": 1e16, "tokens": 7.0})
+    # NaN is not JSON: the service would refuse the whole batch for it; only this item goes.
+    client.assign("nan", "bad-covariate-exp", {"score": float("nan")})
+    assert client.flush(5)
+    stats = client.stats()
+    assert stats.covariates_dropped == 1
+    assert (stats.exposures_accepted, stats.exposures_rejected, stats.exposures_dropped) == (
+        4, 0, 1
+    )
+    results = service.call("GET", "/api/v1/experiments/bad-covariate-exp/results", service.editor)
+    assert sum(v["users"] for v in results["variants"].values()) == 4
+
+
 def test_a_hot_user_is_exposed_once(
     service: Service, make_client: Callable[..., RolloutClient]
 ) -> None:

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from typing import Any
 
 import pytest
 
 from experiments.model import Experiment, HistoryEntry, MetricType
 from experiments.store import Store, keys
 from experiments.store.events import EventWrite, Outcome
-from experiments.store.exposures import ExposureWrite
+from experiments.store.exposures import ExposureWrite, exposure_write
 from rollout_sdk.kernel.hashing import shard_of
 
 NOW = 1_750_000_000.0
@@ -28,7 +29,13 @@ METRICS = {
 }
 
 
-def define(store: Store, key: str, shards: int) -> Experiment:
+def define(
+    store: Store,
+    key: str,
+    shards: int,
+    more_metrics: tuple[dict[str, Any], ...] = (),
+    **fields: Any,
+) -> Experiment:
     experiment = Experiment.model_validate(
         {
             "key": key,
@@ -40,9 +47,11 @@ def define(store: Store, key: str, shards: int) -> Experiment:
                 {"key": "latency_ms", "type": "mean", "role": "guardrail", "quantile": 0.95},
                 {"key": "cost_usd", "type": "ratio", "role": "guardrail"},
                 {"key": "tokens", "type": "mean", "role": "secondary", "cap": 40},
+                *more_metrics,
             ],
             "status": "running",
             "shards": shards,
+            **fields,
         }
     )
     return store.experiments.create(experiment, HistoryEntry(at=NOW, actor="test", action="create"))
@@ -193,3 +202,31 @@ def test_a_stored_experiment_without_shards_reads_as_one_shard(store: Store) -> 
     stored = experiment.model_dump(mode="json", exclude={"shards"})
     assert "shards" not in stored
     assert Experiment.model_validate(stored).shards == 1
+
+
+def test_segments_and_covariates_of_a_sharded_experiment_add_up_as_one_shards(
+    store: Store,
+) -> None:
+    segments = [{"attribute": "country", "values": ["DE", "FR"]}]
+    spend = {"key": "spend", "type": "mean", "role": "secondary", "covariate": "requests"}
+    countries = ["DE", "FR", "US"]
+    for key, shards in (("one", 1), ("wide", SHARDS)):
+        experiment = define(store, key, shards, (spend,), segments=segments)
+        writes = [
+            exposure_write(
+                experiment, user, i % 2, {"country": countries[i % 3]}, {"requests": i % 5}
+            )
+            for i, user in enumerate(USERS)
+        ]
+        assert all(r.recorded_now for r in store.exposures.record(writes, NOW))
+        events = [
+            EventWrite(
+                key, user, f"s{i}", "spend", MetricType.MEAN, i % 9 / 4, covariate=0, shards=shards
+            )
+            for i, user in enumerate(USERS[:300])
+        ]
+        assert set(store.events.ingest(events, now=NOW)) == {Outcome.ACCEPTED}
+    one, wide = store.events.snapshot("one").stats, store.events.snapshot("wide").stats
+    assert [cell.users for cell in one.segments[0]] == [(67, 67), (66, 67), (67, 66)]
+    assert one.covariates["spend"][0].sum_xy > 0
+    assert wide == one

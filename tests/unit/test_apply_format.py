@@ -402,6 +402,17 @@ def test_the_design_of_a_started_experiment_cannot_change() -> None:
     assert "metrics" in step.detail
 
 
+def test_shards_that_differ_are_a_conflict_even_in_draft_never_a_patch() -> None:
+    spec = example_experiment()  # the file leaves shards at its default, 1
+    current = service_copy(spec, shards=16)
+
+    step = plan_experiment(spec, current)
+
+    assert step.action is Action.CONFLICT
+    assert step.request is None
+    assert "shards is fixed at creation" in step.detail
+
+
 def test_the_traffic_of_a_started_experiment_is_left_to_release_operations() -> None:
     spec = example_experiment()
     current = service_copy(spec, status="running", traffic=0.02)

@@ -7,12 +7,13 @@ store would keep them) go through `experiments.analysis.results` and `decide`.
 - The audit's segment scenario: latency doubles in the treatment for the 10% of users on one
   model and nowhere else (the whole moves by +10%, the tolerance). The per-segment rule rolls
   back every experiment; the overall rule never fires.
-- A/A with three dimensions (13 segments) under continuous monitoring: the share of experiments
-  ever rolled back or shipped stays at or below alpha (the union bound of docs/statistics.md).
+- A/A with three dimensions (13 segments) under continuous monitoring, a latency and a 2% error
+  guardrail and a binary primary: the share of experiments ever rolled back or shipped stays at
+  or below alpha (the union bound of docs/statistics.md).
 
 Measured with these seeds (docs/statistics.md): the segment regression caught in 40 of 40
 experiments (first at 1,000 users an arm in the median, 1,500 at most), the overall rule in 0 of
-40; A/A: 2 of 300 rolled back (0.67%, both by the whole's primary rule), none by a segment.
+40; A/A: 1 of 300 rolled back (0.33%, by the whole's primary rule), none by a segment.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ MAX_USERS = 10_000
 NOW = 1_750_000_000.0
 LATENCY_MU, LATENCY_SIGMA = math.log(800.0) - 0.18, 0.6
 P_THUMBS = 0.2
+P_ERROR = 0.02
 
 DIMENSIONS = [
     ("model", ["gpt-4o", "claude", "llama"], [0.6, 0.1, 0.25]),
@@ -60,6 +62,8 @@ def experiment(dimensions: int) -> Experiment:
                     "direction": "decrease",
                     "max_regression": 0.10,
                 },
+                {"key": "llm_error", "type": "binary", "role": "guardrail",
+                 "direction": "decrease"},
             ],
             "segments": [
                 {"attribute": attribute, "values": values}
@@ -79,6 +83,7 @@ class Arm:
     cells: list[np.ndarray]
     thumbs: np.ndarray
     latency: np.ndarray
+    errors: np.ndarray
 
 
 def draw_arm(rng: np.random.Generator, dimensions: int, slower_model: str | None) -> Arm:
@@ -89,21 +94,22 @@ def draw_arm(rng: np.random.Generator, dimensions: int, slower_model: str | None
     if slower_model is not None:
         latency[cells[0] == DIMENSIONS[0][1].index(slower_model)] *= 2
     thumbs = (rng.random(MAX_USERS) < P_THUMBS).astype(float)
-    return Arm(cells, thumbs, latency)
+    errors = (rng.random(MAX_USERS) < P_ERROR).astype(float)
+    return Arm(cells, thumbs, latency, errors)
 
 
 def sums(arms: list[Arm], n: int, mask: list[np.ndarray] | None = None) -> SufficientStats:
     """The running sums of the first `n` users of each arm (of those in `mask`, per arm)."""
-    users, thumbs, latency = [], [], []
+    users, thumbs, latency, errors = [], [], [], []
     for k, arm in enumerate(arms):
         keep = slice(0, n) if mask is None else mask[k][:n]
-        t, y = arm.thumbs[:n][keep], arm.latency[:n][keep]
+        t, y, e = arm.thumbs[:n][keep], arm.latency[:n][keep], arm.errors[:n][keep]
         users.append(len(y))
         thumbs.append(Moments(len(y), float(t.sum()), float(t.sum())))
         latency.append(Moments(len(y), float(y.sum()), float((y * y).sum())))
-    return SufficientStats(
-        tuple(users), {"thumbs_up": tuple(thumbs), "latency_ms": tuple(latency)}
-    )
+        errors.append(Moments(len(y), float(e.sum()), float(e.sum())))
+    metrics = {"thumbs_up": tuple(thumbs), "latency_ms": tuple(latency), "llm_error": tuple(errors)}
+    return SufficientStats(tuple(users), metrics)
 
 
 def stats_at(arms: list[Arm], n: int, dimensions: int) -> SufficientStats:

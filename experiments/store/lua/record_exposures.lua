@@ -40,14 +40,14 @@ for i = 1, #ARGV, 4 do
   if existing then
     out[#out + 1] = {tonumber(string.match(existing, '^(%d+)')), 0}
   else
-    local value = variant .. ':' .. now
-    if facts ~= '' then
-      value = value .. ':' .. facts
-    end
-    redis.call('HSET', exposures, user, value)
-    redis.call('HINCRBY', stats, 'users:' .. variant, 1)
-    local cells, covariates = string.match(facts, '^([^:]*):(.*)$')
-    if cells then
+    if facts == '' then
+      -- Most experiments declare no segments and no covariates: two writes and nothing else.
+      redis.call('HSET', exposures, user, variant .. ':' .. now)
+      redis.call('HINCRBY', stats, 'users:' .. variant, 1)
+    else
+      redis.call('HSET', exposures, user, variant .. ':' .. now .. ':' .. facts)
+      redis.call('HINCRBY', stats, 'users:' .. variant, 1)
+      local cells, covariates = string.match(facts, '^([^:]*):(.*)$')
       local d = 0
       for cell in string.gmatch(cells, '%d+') do
         redis.call('HINCRBY', stats, 'seg|' .. d .. '=' .. cell .. '|users:' .. variant, 1)
@@ -66,6 +66,10 @@ for i = 1, #ARGV, 4 do
     end
     out[#out + 1] = {tonumber(variant), 1}
   end
+end
+
+if next(dirty) == nil then
+  return out
 end
 
 -- Written in chunks: unpack() of too many arguments overflows Lua's C stack.

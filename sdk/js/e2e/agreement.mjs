@@ -2,6 +2,7 @@
 //
 //   node e2e/agreement.mjs compare <job.json>   local answers == POST /api/v1/assign, every user
 //   node e2e/agreement.mjs track <job.json>     exposures and events through the failing proxy
+//   node e2e/agreement.mjs cuped <job.json>     exposures with covariates, one event per user
 //
 // The job names the service (`url`, the proxy's or the service's), `direct` (the service itself,
 // for the reference answers), the sdk `key`, and the users, experiments or events. The report is
@@ -87,5 +88,20 @@ async function track() {
   return { closed, inExperiment, tracked: ids, stats: client.stats() };
 }
 
-const report = mode === "compare" ? await compare() : await track();
+async function cuped() {
+  const client = new RolloutClient({ url: job.url, apiKey: job.key, refreshIntervalMs: 600_000, flushIntervalMs: 20, logger: quiet });
+  if (!(await client.ready())) throw new Error("no configuration");
+  const variants = {};
+  for (const user of job.users) {
+    const answer = client.assign(user.id, job.experiment, null, { covariates: user.covariates });
+    if (!answer.inExperiment) throw new Error(`${user.id} is outside ${job.experiment}: ${answer.reason}`);
+    variants[user.id] = answer.variant;
+    client.track(user.id, job.experiment, job.metric, user.value);
+  }
+  const closed = await client.close(60_000);
+  return { closed, variants, stats: client.stats() };
+}
+
+const modes = { compare, track, cuped };
+const report = await modes[mode]();
 process.stdout.write(`${JSON.stringify(report)}\n`);

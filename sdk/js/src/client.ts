@@ -4,6 +4,7 @@
  *     const client = new RolloutClient({ url: "http://127.0.0.1:8000", apiKey: "rk_..." });
  *     await client.ready();
  *     const answer = client.assign("u1", "summary-tone", { country: "DE" });   // no network call
+ *     client.assign("u2", "summary-tone", { country: "FR" }, { covariates: { requests_before: 12 } });
  *     client.track("u1", "summary-tone", "thumbs_up", 1);                         // only enqueues
  *     await client.close();
  *
@@ -18,6 +19,7 @@
  * Timers are unref'd: a client never keeps a Node process alive by itself.
  */
 
+import { checkCovariates, type Covariates } from "./covariates.js";
 import { answerFor, compileDocument, promptKey, type Assignment, type LocalConfig, type SdkDocument } from "./config.js";
 import type { Prompt } from "./prompt.js";
 import { ExposureCache } from "./exposure_cache.js";
@@ -51,6 +53,17 @@ export interface RolloutClientOptions {
   logger?: Pick<Console, "warn" | "error">;
 }
 
+/** What `assign` takes beyond the user's attributes. */
+export interface AssignOptions {
+  /**
+   * Numbers measured before the exposure (the user's requests of the last week, say) that
+   * metrics declaring them as `covariate` are adjusted for (CUPED). Sent with the exposure; the
+   * service keeps those of the user's first exposure. Entries the service would refuse are
+   * dropped with a warning (the exposure is still sent) and counted in `covariatesDropped`.
+   */
+  covariates?: Covariates | null;
+}
+
 export interface ClientStats {
   configVersion: number | null;
   configFetches: number;
@@ -68,6 +81,8 @@ export interface ClientStats {
   eventsRejected: number;
   eventsDropped: number;
   eventsOverflow: number;
+  /** Covariates given to `assign` that were not sent: beyond the service's bounds. */
+  covariatesDropped: number;
   requests: number;
   retries: number;
 }
@@ -109,7 +124,9 @@ export class RolloutClient {
     exposures: { accepted: 0, duplicates: 0, rejected: 0, dropped: 0 },
     events: { accepted: 0, duplicates: 0, rejected: 0, dropped: 0 },
   };
-  private readonly counters = { configFetches: 0, configNotModified: 0, configErrors: 0, requests: 0, retries: 0 };
+  private readonly counters = {
+    configFetches: 0, configNotModified: 0, configErrors: 0, covariatesDropped: 0, requests: 0, retries: 0,
+  };
   private readonly idPrefix = `${randomHex(8)}-`;
   private sequence = 0;
   private readonly lastLog = new Map<string, number>();
@@ -164,9 +181,10 @@ export class RolloutClient {
 
   /**
    * The user's variant, computed locally (no network). An answer in the experiment also queues
-   * the user's exposure, once as long as the user stays in the exposure cache.
+   * the user's exposure, once as long as the user stays in the exposure cache, with
+   * `options.covariates` (read only when an exposure is queued: pass them on every call).
    */
-  assign(userId: string, experiment: string, attributes?: Attributes | null): Assignment {
+  assign(userId: string, experiment: string, attributes?: Attributes | null, options?: AssignOptions): Assignment {
     const config = this.config;
     const local = config?.experiments.get(experiment);
     if (local === undefined) {
@@ -175,22 +193,40 @@ export class RolloutClient {
     const answer = answerFor(local, userId, attributes);
     if (answer.inExperiment) {
       const users = this.seen.usersOf(experiment);
-      if (!users.has(userId)) this.expose(users, answer, userId, attributes);
+      if (!users.has(userId)) this.expose(users, answer, userId, attributes, options?.covariates);
     }
     return answer;
   }
 
-  private expose(users: Set<string>, answer: Assignment, userId: string, attributes?: Attributes | null): void {
+  private expose(
+    users: Set<string>,
+    answer: Assignment,
+    userId: string,
+    attributes: Attributes | null | undefined,
+    covariates: Covariates | null | undefined,
+  ): void {
     if (this.closed) {
       this.exposures.overflow++;
       return;
     }
-    if (!this.exposures.push(userId, answer, attributes)) {
+    const sent = covariates ? this.checked(covariates) : null;
+    if (!this.exposures.push(userId, answer, attributes, sent)) {
       this.logLimited("overflow-exposures", "warn", "rollout: the exposure queue is full; exposures are dropped");
       return;
     }
     this.seen.remember(users, userId);
     if (this.exposures.length >= this.options.batchSize) this.kick();
+  }
+
+  /** The covariates the service accepts (a copy); the others are logged and counted, not sent. */
+  private checked(covariates: Covariates): Record<string, number> | null {
+    const { accepted, problems, dropped } = checkCovariates(covariates);
+    if (dropped > 0) {
+      this.counters.covariatesDropped += dropped;
+      this.logLimited("covariates", "warn",
+        `rollout: ${dropped} covariate(s) not sent with the exposure (the exposure is): ${problems.join("; ")}`);
+    }
+    return accepted;
   }
 
   /** Queue one event and answer its `event_id` (null if the queue was full or the client closed). */

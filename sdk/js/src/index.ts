@@ -3,7 +3,8 @@
  * exposures and events in the background. See sdk/js/README.md.
  */
 
-export { RolloutClient, type RolloutClientOptions, type ClientStats } from "./client.js";
+export { RolloutClient, type RolloutClientOptions, type ClientStats, type AssignOptions } from "./client.js";
+export { checkCovariates, MAX_COVARIATES, COVARIATE_MAGNITUDE, type Covariates, type CheckedCovariates } from "./covariates.js";
 export type { Assignment, SdkDocument } from "./config.js";
 export { compileDocument, answerFor } from "./config.js";
 export { compileExperiment, decide, type Decision, type Reason, type ExperimentDefinition } from "./assignment.js";

@@ -6,11 +6,14 @@
  *     await OpenFeature.setProviderAndWait(new RolloutProvider({ url, apiKey }));
  *     const flags = OpenFeature.getClient();
  *     const tone = await flags.getStringValue("summary-tone", "control", { targetingKey: "u1", country: "DE" });
+ *     await flags.getStringValue("summary-tone", "control", { targetingKey: "u2", covariates: { requests_before: 12 } });
  *     flags.track("thumbs_up", { targetingKey: "u1" }, { experiment: "summary-tone", value: 1 });
  *
- * The flag key is the experiment's key and `targetingKey` the user id; the other context fields
- * are the attributes. A string evaluation answers the variant key, an object evaluation the
- * variant's `config`; the exposure is queued by `assign` as for any local answer. Reasons:
+ * The flag key is the experiment's key and `targetingKey` the user id; a `covariates` context
+ * field (name -> number, measured before the exposure) is sent with the exposure for CUPED, as
+ * `assign`'s `covariates` option; the other context fields are the attributes. A string
+ * evaluation answers the variant key, an object evaluation the variant's `config`; the exposure
+ * is queued by `assign` as for any local answer. Reasons:
  *
  * | the service's reason                 | OpenFeature reason | |
  * | `assigned`                           | SPLIT              | in the experiment, by hash |
@@ -36,6 +39,7 @@ import type { ErrorCode } from "@openfeature/server-sdk";
 
 import { RolloutClient, type RolloutClientOptions } from "./client.js";
 import type { Assignment } from "./config.js";
+import type { Covariates } from "./covariates.js";
 import type { Attributes } from "./targeting.js";
 
 const REASONS: Record<Assignment["reason"], string> = {
@@ -80,11 +84,14 @@ export class RolloutProvider implements Provider {
   }
 
   private decide(flagKey: string, context: EvaluationContext): Assignment | string {
-    const { targetingKey, ...attributes } = context;
+    const { targetingKey, covariates, ...attributes } = context;
     if (typeof targetingKey !== "string" || targetingKey === "") {
       return "TARGETING_KEY_MISSING";
     }
-    return this.client.assign(targetingKey, flagKey, attributes as Attributes);
+    // Only a plain object names covariates; the client checks each of its entries.
+    const named = typeof covariates === "object" && covariates !== null && !Array.isArray(covariates);
+    const sent = named ? (covariates as Covariates) : null;
+    return this.client.assign(targetingKey, flagKey, attributes as Attributes, { covariates: sent });
   }
 
   private resolve<T>(flagKey: string, defaultValue: T, context: EvaluationContext, pick: (a: Assignment) => T | undefined): ResolutionDetails<T> {

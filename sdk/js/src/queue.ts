@@ -58,6 +58,8 @@ export interface Exposure {
   experiment: string;
   variant: string;
   attributes?: Attributes;
+  /** Checked by `checkCovariates` before they are queued. */
+  covariates?: Readonly<Record<string, number>>;
 }
 
 /** The part of an answer an exposure records. */
@@ -74,14 +76,16 @@ function hasEntries(attributes: Attributes): boolean {
 }
 
 /**
- * Exposures queued by `assign`, on its hot path. Each is kept as three references (the user id,
- * the compiled answer, the caller's attributes) in parallel arrays, so queuing one allocates no
- * object: the request's objects are built when a batch is taken, in the background.
+ * Exposures queued by `assign`, on its hot path. Each is kept as references (the user id, the
+ * compiled answer, the caller's attributes, the checked covariates) in parallel arrays, so
+ * queuing one allocates no object: the request's objects are built when a batch is taken, in the
+ * background.
  */
 export class ExposureQueue implements Batches<Exposure> {
   private users: string[] = [];
   private answers: ExposedAnswer[] = [];
   private attributes: Array<Attributes | null | undefined> = [];
+  private covariates: Array<Readonly<Record<string, number>> | null | undefined> = [];
   private head = 0;
   overflow = 0;
 
@@ -92,7 +96,12 @@ export class ExposureQueue implements Batches<Exposure> {
   }
 
   /** Append one exposure; false (and counted as overflow) when the queue is full. */
-  push(userId: string, answer: ExposedAnswer, attributes: Attributes | null | undefined): boolean {
+  push(
+    userId: string,
+    answer: ExposedAnswer,
+    attributes: Attributes | null | undefined,
+    covariates?: Readonly<Record<string, number>> | null,
+  ): boolean {
     if (this.length >= this.capacity) {
       this.overflow++;
       return false;
@@ -100,6 +109,7 @@ export class ExposureQueue implements Batches<Exposure> {
     this.users.push(userId);
     this.answers.push(answer);
     this.attributes.push(attributes);
+    this.covariates.push(covariates);
     return true;
   }
 
@@ -112,6 +122,8 @@ export class ExposureQueue implements Batches<Exposure> {
       const exposure: Exposure = { user_id: this.users[i]!, experiment: answer.experiment, variant: answer.variant };
       const attributes = this.attributes[i];
       if (attributes && hasEntries(attributes)) exposure.attributes = attributes;
+      const covariates = this.covariates[i];
+      if (covariates) exposure.covariates = covariates;
       batch.push(exposure);
     }
     this.head = end;
@@ -129,6 +141,7 @@ export class ExposureQueue implements Batches<Exposure> {
     this.users = [...front.map((e) => e.user_id), ...this.users.slice(this.head)];
     this.answers = [...front, ...this.answers.slice(this.head)];
     this.attributes = [...front.map((e) => e.attributes), ...this.attributes.slice(this.head)];
+    this.covariates = [...front.map((e) => e.covariates), ...this.covariates.slice(this.head)];
     this.head = 0;
   }
 }

@@ -56,3 +56,15 @@ test("the evaluation records the exposure and the tracking API sends the event",
   const event = stub.events.find((e) => e.user_id === "u-tracked");
   assert.deepEqual([event.metric, event.value, event.experiment], ["thumbs_up", 1, "summary-tone"]);
 });
+
+test("a covariates context field is sent with the exposure, not as an attribute", async () => {
+  const context = { targetingKey: "u-cuped", country: "DE", covariates: { requests_before: 12 } };
+  const details = await flags.getStringDetails("summary-tone", "fallback", context);
+  assert.equal(details.reason, "SPLIT");
+  assert.equal(await provider.client.flush(), true);
+  const exposure = stub.exposures.find((e) => e.user_id === "u-cuped");
+  assert.deepEqual(exposure, {
+    user_id: "u-cuped", experiment: "summary-tone", variant: details.variant,
+    attributes: { country: "DE" }, covariates: { requests_before: 12 },
+  });
+});

@@ -130,3 +130,5 @@ class ClientStats:
     events_overflow: int
     requests: int
     retries: int
+    covariates_dropped: int = 0
+    """Covariate entries not sent because they break the service's bounds (the exposure is)."""

@@ -45,6 +45,7 @@ from requests.adapters import HTTPAdapter
 
 from rollout_sdk.answers import ClientStats, Prompt, VariantAssignment
 from rollout_sdk.kernel.assignment import assign as assign_compiled
+from rollout_sdk.kernel.covariates import check_covariates
 from rollout_sdk.kernel.document import read_messages
 from rollout_sdk.local_config import LocalConfig, compile_document, messages_of
 from rollout_sdk.refresher import ConfigRefresher
@@ -145,6 +146,7 @@ class RolloutClient:
         self._id_prefix = secrets.token_hex(8) + "-"
         self._sequence = itertools.count()
         self._log = ThrottledLog(log)
+        self._covariates_dropped = 0
 
     def _start_threads(self) -> None:
         stop = self._sender.stop
@@ -197,6 +199,15 @@ class RolloutClient:
         covariates: Mapping[str, float] | None,
     ) -> None:
         experiment, user_id = key
+        sent_covariates = None
+        if covariates:
+            checked = check_covariates(covariates)
+            sent_covariates = checked.accepted
+            if checked.problems:
+                self._covariates_dropped += len(covariates) - len(sent_covariates or ())
+                self._log.log("covariates", logging.WARNING,
+                              "rollout: covariates not sent with %s's exposure to %s: %s",
+                              user_id, experiment, "; ".join(checked.problems))
         # Queued before it is remembered: a thread that finds the user in `seen` may track an
         # event at once, and that event must never overtake the exposure.
         exposure = (
@@ -204,7 +215,7 @@ class RolloutClient:
             user_id,
             variant,
             dict(attributes) if attributes else None,
-            dict(covariates) if covariates else None,
+            sent_covariates,
         )
         if not self._sender.queue("exposures", exposure) or not self._seen_max:
             return
@@ -405,6 +416,7 @@ class RolloutClient:
             events_overflow=sender.overflow["events"],
             requests=sender.requests,
             retries=sender.retries,
+            covariates_dropped=self._covariates_dropped,
         )
 
     # --- fork ------------------------------------------------------------------------------------

@@ -205,7 +205,17 @@ class Sender:
         """POST `batch` until it is settled; False only when a closing client runs out of time."""
         if not batch:
             return True
-        body = json.dumps({kind: _items(kind, batch)}, separators=(",", ":")).encode()
+        items = _items(kind, batch)
+        try:
+            body = _encoded(kind, items)
+        except ValueError:
+            # A NaN or an infinity (in an attribute, say) is not JSON, and the service would
+            # refuse the whole batch for it: only the items that carry one are dropped.
+            good = [item for item in items if _is_json(item)]
+            self._drop(kind, len(items) - len(good), "not JSON (NaN or infinity)")
+            if not good:
+                return True
+            body = _encoded(kind, good)
         attempt = 0
         self._hurry.clear()  # a flush asked for before this batch has nothing to hurry
         while True:
@@ -262,10 +272,13 @@ class Sender:
                                                        time.time()))
         if status == 413 and size > 1:
             return _Outcome("split")
-        self.dropped[kind] += size
-        log.error("rollout: the service refused %d %s with HTTP %d (%s); dropped, not retried",
-                  size, kind, status, _error_message(response))
+        self._drop(kind, size, f"the service refused them with HTTP {status} "
+                               f"({_error_message(response)}), not retried")
         return _Outcome("settled")
+
+    def _drop(self, kind: Kind, size: int, why: str) -> None:
+        self.dropped[kind] += size
+        log.error("rollout: %d %s dropped: %s", size, kind, why)
 
     def _count_answer(self, kind: Kind, response: requests.Response, size: int) -> None:
         try:
@@ -282,6 +295,18 @@ class Sender:
             self._log.log(f"rejected-{kind}", logging.WARNING,
                           "rollout: the service rejected %d of %d %s, e.g. %s",
                           len(rejected), size, kind, rejected[0])
+
+
+def _encoded(kind: Kind, items: list[dict[str, Any]]) -> bytes:
+    return json.dumps({kind: items}, separators=(",", ":"), allow_nan=False).encode()
+
+
+def _is_json(item: dict[str, Any]) -> bool:
+    try:
+        json.dumps(item, allow_nan=False)
+    except ValueError:
+        return False
+    return True
 
 
 def _items(kind: Kind, batch: Sequence[Any]) -> list[dict[str, Any]]:
