@@ -189,17 +189,8 @@ def results(
                 sequential_alpha,
             )
         metrics.append(
-            MetricResult(
-                metric=metric.key,
-                type=metric.type,
-                role=metric.role,
-                direction=metric.direction,
-                max_regression=metric.max_regression,
-                cap=metric.cap,
-                variants={keys[i]: summarise(metric.type, arm) for i, arm in enumerate(arms)},
-                comparisons=tuple(comparisons),
-                quantile=quantile,
-                power=power_section,
+            _metric_result(
+                metric, keys, arms, tuple(comparisons), quantile=quantile, power=power_section
             )
         )
 
@@ -280,6 +271,29 @@ def _adjusted(
     )
 
 
+def _metric_result(
+    metric: Metric,
+    keys: Sequence[str],
+    arms: Sequence[MetricStats],
+    comparisons: tuple[Comparison, ...],
+    quantile: QuantileSection | None = None,
+    power: PowerFigures | None = None,
+) -> MetricResult:
+    """One metric's figures, for the whole experiment or for one segment of it."""
+    return MetricResult(
+        metric=metric.key,
+        type=metric.type,
+        role=metric.role,
+        direction=metric.direction,
+        max_regression=metric.max_regression,
+        cap=metric.cap,
+        variants={keys[i]: summarise(metric.type, arm) for i, arm in enumerate(arms)},
+        comparisons=comparisons,
+        quantile=quantile,
+        power=power,
+    )
+
+
 def _segments(
     experiment: Experiment,
     stats: SufficientStats,
@@ -312,18 +326,7 @@ def _segments(
                     )
                     for t in treatments
                 )
-                metrics.append(
-                    MetricResult(
-                        metric=metric.key,
-                        type=metric.type,
-                        role=metric.role,
-                        direction=metric.direction,
-                        max_regression=metric.max_regression,
-                        cap=metric.cap,
-                        variants={keys[i]: summarise(metric.type, a) for i, a in enumerate(arms)},
-                        comparisons=comparisons,
-                    )
-                )
+                metrics.append(_metric_result(metric, keys, arms, comparisons))
             shown.append(
                 SegmentResult(
                     value=value,
