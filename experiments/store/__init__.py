@@ -61,7 +61,7 @@ class Store:
     def in_environment(self, name: str) -> Store:
         """The store acting in environment `name` (built once, then kept: views are cheap but
         the hot routes ask for one on every request). It does not check that `name` exists:
-        the request's edge does (rollout/api/environment.py)."""
+        the request's edge does (`resolve_environment` in rollout/api/routing.py)."""
         view = self._views.get(name)
         if view is None:
             view = copy.copy(self)
