@@ -8,6 +8,8 @@ shares its experiment's hash tag) and each group is one pipeline on that master'
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Sequence
 from contextlib import suppress
 from functools import cache
@@ -21,6 +23,7 @@ from redis.exceptions import (
     ConnectionError,
     NoScriptError,
     RedisError,
+    ResponseError,
     TimeoutError,
     TryAgainError,
 )
@@ -45,6 +48,10 @@ class Scripts:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
         self._scripts: dict[str, Any] = {}
+        # One Redis (not a cluster, whose client routes each call by its slot): calls of one
+        # command can take a connection from the pool themselves (`_call`).
+        self._pool = None if isinstance(redis, RedisCluster) else redis.connection_pool
+        self._held = threading.local()
 
     def __getitem__(self, name: str) -> Any:
         script = self._scripts.get(name)
@@ -54,19 +61,54 @@ class Scripts:
         return script
 
     def run_one(self, name: str, keys: Sequence[str], args: Sequence[str]) -> Any:
-        """One call by digest straight through the client's `execute_command` (a tracked
-        assign's only write): redis-py's `Script.__call__` and `evalsha` wrappers cost more
-        client CPU than the round trip's own work. NOSCRIPT (Redis restarted, flushed, or a
-        replica newly promoted) means the call did not run: the script is loaded and the call
-        sent once more. On a Redis Cluster the client routes it by its keys, which share one
-        slot, and follows redirects.
+        """One call by digest (a tracked assign's only write). NOSCRIPT (Redis restarted,
+        flushed, or a replica newly promoted) means the call did not run: the script is loaded
+        and the call sent once more. On a Redis Cluster the client routes it by its keys, which
+        share one slot, and follows redirects.
         """
         script = self[name]
+        command = ("EVALSHA", script.sha, len(keys), *keys, *args)
         try:
-            return self._redis.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+            return self._call(command)
         except NoScriptError:
             self._redis.script_load(script.script)
-            return self._redis.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+            return self._call(command)
+
+    def _call(self, command: Sequence[Any]) -> Any:
+        """One command on this thread's own connection: sent, and its answer read.
+
+        redis-py's `execute_command` wraps each command in observability hooks, deprecation
+        checks and a retry closure, and the pool's checkout and return lock and check the
+        process: together more client CPU than the round trip's own work (bench/assign.py,
+        tracked). The connection is taken from the pool once per thread and kept (the pool
+        still closes it on `disconnect`; a forked child takes its own). Only a lost connection
+        needs the client's retry policy, so that case goes through `execute_command`, which
+        runs the command again as it always did (the scripts are written to be run twice:
+        set-if-absent exposures, events deduplicated by id).
+        """
+        if self._pool is None:
+            return self._redis.execute_command(*command)
+        connection = self._thread_connection()
+        try:
+            connection.send_command(*command)
+            return connection.read_response()
+        except ResponseError:
+            raise  # Redis answered: the connection is in step
+        except (ConnectionError, TimeoutError):
+            connection.disconnect()
+            return self._redis.execute_command(*command)
+        except BaseException:
+            connection.disconnect()  # an answer may be left unread on it
+            raise
+
+    def _thread_connection(self) -> Any:
+        held: tuple[int, Any] | None = getattr(self._held, "connection", None)
+        pid = os.getpid()
+        if held is None or held[0] != pid:
+            assert self._pool is not None  # `_call` asks for one on a single Redis only
+            held = (pid, self._pool.get_connection())
+            self._held.connection = held
+        return held[1]
 
     def run_many(self, name: str, calls: Sequence[ScriptCall]) -> list[Any]:
         """Run one script several times (keys, args) in one round trip per server.

@@ -82,9 +82,10 @@ def route(
                 rt = runtime_of(current_app)
                 # The environ's own entry: `request.headers` would build a header view first.
                 principal = rt.auth.require(request.environ.get("HTTP_AUTHORIZATION"), role_tuple)
+                acting_in = resolve_environment(rt, principal)
                 g.principal = principal
-                g.environment = resolve_environment(rt, principal)
-                limit = g.environment.settings.rate_limit_per_s or rt.settings.rate_limit_per_s
+                g.environment = acting_in
+                limit = acting_in.settings.rate_limit_per_s or rt.settings.rate_limit_per_s
                 if limit > 0:
                     enforce_rate_limit(rt, principal.name, limit)
             if body is not None:
@@ -140,9 +141,22 @@ def enforce_rate_limit(rt: Runtime, key_name: str, limit: int) -> None:
         )
 
 
+ENVIRONMENT_ENVIRON_KEY = "HTTP_" + ENVIRONMENT_HEADER.upper().replace("-", "_")
+
+
 def named_environment() -> str | None:
-    """The environment the request names: the header, else the `environment` query parameter."""
-    return request.headers.get(ENVIRONMENT_HEADER) or request.args.get(ENVIRONMENT_PARAMETER)
+    """The environment the request names: the header, else the `environment` query parameter.
+
+    Read from the environ: `request.headers` and `request.args` would each build a view (and
+    parse the query string) on every keyed request, most of which name neither.
+    """
+    environ = request.environ
+    named: str | None = environ.get(ENVIRONMENT_ENVIRON_KEY)
+    if named:
+        return named
+    if not environ.get("QUERY_STRING"):
+        return None
+    return request.args.get(ENVIRONMENT_PARAMETER)
 
 
 def resolve_environment(rt: Runtime, principal: Principal) -> Environment:

@@ -40,3 +40,19 @@ def test_a_batch_asks_no_script_question_once_the_script_is_loaded(store: Store)
     store.exposures.record(writes, now=101.0)
     store.exposures.record(writes, now=102.0)
     assert script_commands(store) == 1
+
+
+def test_a_single_call_on_a_connection_the_server_dropped_runs_on_a_new_one(
+    store: Store,
+) -> None:
+    """A single call keeps its thread's connection between calls (experiments/store/scripts.py);
+    once Redis has dropped it (a restart, a timeout, CLIENT KILL) the call is sent again through
+    the client, and counts once."""
+    store.exposures.record([ExposureWrite("a", "u1", 0)], now=100.0)
+    killed = store.redis.client_kill_filter(_type="normal", skipme=True)
+    assert killed >= 1  # the held connection was among them
+    [record] = store.exposures.record([ExposureWrite("a", "u2", 1)], now=101.0)
+    assert (record.variant_index, record.recorded_now) == (1, True)
+    [again] = store.exposures.record([ExposureWrite("a", "u2", 0)], now=102.0)
+    assert (again.variant_index, again.recorded_now) == (1, False)
+    assert store.redis.hget(store.keys.sufficient_stats("a"), "users:1") == "1"
