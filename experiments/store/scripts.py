@@ -48,8 +48,8 @@ class Scripts:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
         self._scripts: dict[str, Any] = {}
-        # One Redis (not a cluster, whose client routes each call by its slot): calls of one
-        # command can take a connection from the pool themselves (`_call`).
+        # One Redis (not a cluster, whose client routes each call by its slot): a single call
+        # runs on a connection each thread takes from this pool once and keeps (`_call`).
         self._pool = None if isinstance(redis, RedisCluster) else redis.connection_pool
         self._held = threading.local()
 
