@@ -1,7 +1,6 @@
-"""Prometheus metrics, correct under several gunicorn workers (prometheus-client multiprocess mode).
-
-Multiprocess mode is on when PROMETHEUS_MULTIPROC_DIR is set before this module is imported
-(deploy/gunicorn.conf.py sets it); otherwise the process's own registry is served.
+"""The service's Prometheus figures over HTTP: the middleware that times and counts every
+request, and /metrics (every worker's figures added up in multiprocess mode, otherwise the
+process's own registry). The metrics themselves are defined in rollout/metrics.py.
 """
 
 from __future__ import annotations
@@ -12,35 +11,10 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from flask import Flask, Response
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Histogram,
-    generate_latest,
-)
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client import multiprocess as prometheus_multiprocess
 
-REQUESTS = Counter(
-    "rollout_http_requests_total",
-    "HTTP requests by route and status",
-    ["method", "route", "status"],
-)
-LATENCY = Histogram(
-    "rollout_http_request_duration_seconds",
-    "HTTP request latency by route",
-    ["method", "route"],
-    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
-)
-ASSIGNMENTS = Counter(
-    "rollout_assignments_total",
-    "Assignments served by experiment and variant",
-    ["experiment", "variant", "in_experiment"],
-)
-EVENTS = Counter("rollout_events_total", "Events by outcome", ["outcome"])
-DECISIONS = Counter(
-    "rollout_controller_decisions_total", "Controller decisions by action", ["action"]
-)
+from rollout.metrics import ASSIGNMENTS, LATENCY, REQUESTS
 
 
 def metrics_response() -> Response:

@@ -8,7 +8,6 @@ shares its experiment's hash tag) and each group is one pipeline on that master'
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Sequence
 from contextlib import suppress
@@ -29,6 +28,7 @@ from redis.exceptions import (
 )
 
 from experiments.store.connection import Redis
+from experiments.store.process_id import current_pid
 
 ScriptCall = tuple[Sequence[str], Sequence[str]]
 
@@ -103,7 +103,7 @@ class Scripts:
 
     def _thread_connection(self) -> Any:
         held: tuple[int, Any] | None = getattr(self._held, "connection", None)
-        pid = os.getpid()
+        pid = current_pid()
         if held is None or held[0] != pid:
             assert self._pool is not None  # `_call` asks for one on a single Redis only
             held = (pid, self._pool.get_connection())

@@ -36,7 +36,7 @@ from rollout.api.batches import BatchAnswer, validate_items
 from rollout.api.routing import environment, environment_store, route, runtime
 from rollout.config.live import Snapshot
 from rollout.errors import unreadable
-from rollout.observability import EVENTS
+from rollout.metrics import EVENTS
 
 blueprint = Blueprint("events", __name__, url_prefix="/api/v1")
 

@@ -25,7 +25,7 @@ from experiments.model import Experiment, Role
 from experiments.store.events import Outcome
 from rollout.api.events import Event
 from rollout.api.routing import environment, environment_store, route, runtime
-from rollout.observability import EVENTS
+from rollout.metrics import EVENTS
 from rollout.otlp_payload import decode_request, encode_response
 
 blueprint = Blueprint("traces", __name__, url_prefix="/v1")

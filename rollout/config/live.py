@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, cast
 
 import redis
-from prometheus_client import Gauge
 
 from experiments.environments import PRODUCTION
 from experiments.errors import DomainError, StoredDataInvalid
@@ -25,16 +24,12 @@ from experiments.sdk_document import PromptContents, assignment_spec, etag_of, s
 from experiments.store import ConfigStamp, Store
 from rollout import last_good_config
 from rollout.config.watcher import ConfigWatcher
+from rollout.metrics import UNREADABLE
 from rollout_sdk.kernel.assignment import CompiledExperiment, compile_experiment
 from rollout_sdk.kernel.document import SdkDocument
 
 log = logging.getLogger(__name__)
 
-UNREADABLE = Gauge(
-    "rollout_unreadable_experiments",
-    "Stored experiments that cannot be read back, left out of the configuration",
-    multiprocess_mode="max",
-)
 REDIS_RETRY_S = 1.0
 """While answering from disk, how long a worker waits before trying Redis again."""
 KEPT_ON_DISK = "kept-on-disk"

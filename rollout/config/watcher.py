@@ -10,12 +10,12 @@ and a change made by this worker is seen by it at once. Readers compare stamps a
 from __future__ import annotations
 
 import logging
-import os
 import threading
 
 import redis
 
 from experiments.store.config_version import ConfigStamp, ConfigVersionStore
+from experiments.store.process_id import current_pid
 
 log = logging.getLogger(__name__)
 
@@ -69,12 +69,12 @@ class ConfigWatcher:
 
     def _ensure_thread(self) -> None:
         # Started lazily and again after fork: a gunicorn worker must not inherit a dead thread.
-        if self._pid == os.getpid():
+        if self._pid == current_pid():
             return
         with self._lock:
-            if self._pid == os.getpid():
+            if self._pid == current_pid():
                 return
-            self._pid = os.getpid()
+            self._pid = current_pid()
             threading.Thread(target=self._run, name="rollout-config-watch", daemon=True).start()
 
     def _run(self) -> None:

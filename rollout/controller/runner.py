@@ -30,7 +30,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import redis
-from prometheus_client import Counter
 
 from experiments.analysis import results as analyse
 from experiments.decision import Applied, Decision, decide, decision_entry, transition
@@ -42,15 +41,12 @@ from experiments.store import Store
 from experiments.store.controller import ApplyStatus, Evaluated, FollowUp
 from experiments.store.migrations import migrate_at_start
 from rollout.controller import webhooks
+from rollout.metrics import DECISIONS, FAILED_EVALUATIONS
 from rollout.operations import experiments as operations
 from rollout.settings import Settings
 
 log = logging.getLogger(__name__)
 
-FAILED_EVALUATIONS = Counter(
-    "rollout_controller_failed_evaluations_total",
-    "Evaluations that failed on one experiment while the controller went on with the others",
-)
 
 ACTOR = "controller"
 MAX_ATTEMPTS = 5
@@ -153,6 +149,7 @@ def evaluate_once(
             ),
         )
         if outcome.status is ApplyStatus.APPLIED:
+            DECISIONS.labels(decision.action).inc()
             carry_out_follow_ups(store, key)
             recorded = outcome.recorded or document is not None
             return Evaluation(after, decision, results, change.applied, recorded, now)

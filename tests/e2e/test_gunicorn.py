@@ -180,6 +180,9 @@ def test_metrics_add_up_across_workers(gunicorn: Server) -> None:
         for i in range(80)
     ]
     assert {r.status_code for r in responses} == {200}
+    evaluated = gunicorn.request("POST", "/api/v1/experiments/metered/evaluate", release, json={})
+    assert evaluated.status_code == 200, evaluated.text
+    action = evaluated.json()["action"]
     _both_workers(gunicorn, "metrics")
     served: dict[str, int] = {}
     for response in responses:
@@ -188,8 +191,11 @@ def test_metrics_add_up_across_workers(gunicorn: Server) -> None:
     text = gunicorn.request("GET", "/metrics", key=None).text
     assignments: dict[str, float] = {}
     requests_ok = 0.0
+    decisions: dict[str, float] = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
+            if sample.name == "rollout_controller_decisions_total":
+                decisions[sample.labels["action"]] = sample.value
             if sample.name == "rollout_assignments_total" and (
                 sample.labels["experiment"] == "metered"
             ):
@@ -200,6 +206,7 @@ def test_metrics_add_up_across_workers(gunicorn: Server) -> None:
                 requests_ok += sample.value
     assert assignments == {k: float(v) for k, v in served.items()}
     assert requests_ok >= 80
+    assert decisions == {action: 1.0}
     assert len({p.name.split("_")[-1] for p in gunicorn.metrics_dir.glob("counter_*.db")}) >= 2
 
 
