@@ -3,10 +3,10 @@
 Whatever a fork must not share (a held Redis connection, the configuration watcher's thread,
 prometheus' per-process files) checks the process id before it is used, and the service uses
 all three on every request. `os.getpid()` is a system call (glibc no longer caches it): 0.3 us
-in a tight loop on the 2-core VM, but several between context switches, and profiled under
-bench/assign.py's load the service's eight calls a request held the GIL for a tenth of its
-time. The id is read once, and again in a child right after `os.fork()` (`register_at_fork`).
-A process made without `os.fork` (spawn, exec) imports this module afresh.
+in a tight loop on the 2-core VM, yet profiled under bench/assign.py's load (py-spy --gil) the
+service's eight calls a request took a tenth of the time its worker held the GIL. The id is
+read once, and again in a child right after `os.fork()` (`register_at_fork`). A process made
+without `os.fork` (spawn, exec) imports this module afresh.
 """
 
 from __future__ import annotations
