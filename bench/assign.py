@@ -17,10 +17,12 @@
    default: the first exposure written to Redis). Target: the service >= 60% of bare Flask;
    tracked, >= 90% of bare Flask making the one Redis write a tracked assignment cannot avoid.
    Five rounds by default, interleaved, best of each, and the median of the rounds' ratios.
-   The kernel hands wrk's 16 connections to whichever worker accepts first: a run that put
-   nearly all of them on one worker (16/0 was seen) ran at half the rate or less, whichever
-   server it hit, so a run whose split (read from /proc a second in) is worse than 10/6 is
-   printed and run again, up to four times in all (the last counts however it was split).
+   Every server runs with gunicorn's `--reuse-port` (each worker its own SO_REUSEPORT listener,
+   the kernel spreading connections by a hash): on the one listener of the deployment's
+   settings the worker that wakes first accepts them all, and 5 of 12 runs of wrk -c16 put all
+   16 on one worker, at under half the rate whichever server it hit (0 of 9 with the flag).
+   A run whose split (read from /proc a second in) is still worse than 10/6 is printed and run
+   again, up to four times in all (the last counts however it was split).
 
     .venv/bin/python bench/assign.py [--users 200000] [--duration 10] [--rounds 5]
                                      [--skip-http | --skip-in-process]
@@ -216,7 +218,8 @@ def bare_app() -> Any:
 
 
 class Gunicorn:
-    """One gunicorn with the deployment's settings on a free port, stopped by `stop`."""
+    """One gunicorn with the deployment's settings and `--reuse-port` on a free port, stopped
+    by `stop`."""
 
     def __init__(self, app: str, env: dict[str, str], workdir: Path) -> None:
         self.port = free_port()
@@ -225,7 +228,7 @@ class Gunicorn:
         full_env = dict(os.environ, **env, HOST="127.0.0.1", PORT=str(self.port),
                         PROMETHEUS_MULTIPROC_DIR=str(metrics), LOG_LEVEL="warning")
         command = [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "deploy/gunicorn.conf.py"),
-                   "--pythonpath", str(ROOT / "bench"), app]
+                   "--pythonpath", str(ROOT / "bench"), "--reuse-port", app]
         self.process = subprocess.Popen(command, env=full_env, cwd=ROOT)
         self.url = f"http://127.0.0.1:{self.port}"
         deadline = time.monotonic() + 30
