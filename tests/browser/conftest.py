@@ -260,6 +260,11 @@ def open_tab(browser: Browser, service: Server) -> Iterator[Callable[..., Tab]]:
         return tab
 
     yield open_one
+    # A test may end while its last page still loads its scripts (a form posted, the flash read
+    # from the new page's HTML): closing then would abort them, a failure of the test, not the page.
+    for tab in tabs:
+        if not tab.page.is_closed():
+            tab.page.wait_for_load_state("load")
     problems = [p for tab in tabs for p in tab.watch.problems]
     for context in contexts:
         context.close()
