@@ -98,7 +98,8 @@ class SdkConfig(BaseModel):
 )
 def assign_user(body: AssignRequest) -> Any:
     rt = runtime()
-    snapshot = rt.live.snapshot(environment().name)
+    acting_in = environment().name
+    snapshot = rt.live.snapshot(acting_in)
     if body.experiments is None:
         wanted = [k for k, e in snapshot.experiments.items() if e.status is Status.RUNNING]
     else:
@@ -124,7 +125,7 @@ def assign_user(body: AssignRequest) -> Any:
             for key, a in answers.items()
             if a.in_experiment
         ]
-        recorded = environment_store().exposures.record(writes, rt.now())
+        recorded = rt.store.in_environment(acting_in).exposures.record(writes, rt.now())
         for write, record in zip(writes, recorded, strict=True):
             variants[write.experiment] = (
                 snapshot.experiments[write.experiment].variants[record.variant_index].key

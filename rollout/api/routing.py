@@ -11,10 +11,12 @@ import json
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import Blueprint, Request, Response, current_app, g, jsonify, request
 from pydantic import BaseModel, ValidationError
+from werkzeug.local import LocalProxy
+from werkzeug.wsgi import get_content_length
 
 from experiments.environments import PRODUCTION, Environment, review_required
 from experiments.errors import Invalid, NotFound, validation_details
@@ -25,6 +27,7 @@ from rollout.errors import Malformed, RateLimited, TooLarge, WrongEnvironment
 from rollout.runtime import Runtime, runtime_of
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 ALL_ROLES = (Role.ADMIN, Role.EDITOR, Role.RELEASE, Role.SDK)
 ENVIRONMENT_HEADER = "X-Rollout-Environment"
@@ -78,18 +81,20 @@ def route(
     def decorate(view: F) -> F:
         @functools.wraps(view)
         def wrapper(**path_args: Any) -> Any:
+            req = behind(request)
+            rt = runtime_of(behind(current_app))
             if role_tuple is not None:
-                rt = runtime_of(current_app)
                 # The environ's own entry: `request.headers` would build a header view first.
-                principal = rt.auth.require(request.environ.get("HTTP_AUTHORIZATION"), role_tuple)
-                acting_in = resolve_environment(rt, principal)
-                g.principal = principal
-                g.environment = acting_in
+                principal = rt.auth.require(req.environ.get("HTTP_AUTHORIZATION"), role_tuple)
+                acting_in = resolve_environment(rt, principal, req)
+                request_globals = behind(g)
+                request_globals.principal = principal
+                request_globals.environment = acting_in
                 limit = acting_in.settings.rate_limit_per_s or rt.settings.rate_limit_per_s
                 if limit > 0:
                     enforce_rate_limit(rt, principal.name, limit)
             if body is not None:
-                path_args["body"] = parse_body(body, one_pass_body)
+                path_args["body"] = parse_body(body, one_pass_body, req, rt.settings.max_body_bytes)
             if query is not None:
                 path_args["query"] = parse_query(query)
             result = view(**path_args)
@@ -130,6 +135,15 @@ def route(
     return decorate
 
 
+def behind(proxy: T) -> T:
+    """The object behind one of Flask's context proxies (`request`, `g`, `current_app`).
+
+    Every attribute read through a proxy looks its context up again (Flask's "Notes On
+    Proxies"): the route decorator resolves each once and hands the objects on.
+    """
+    return cast(LocalProxy[T], proxy)._get_current_object()
+
+
 def enforce_rate_limit(rt: Runtime, key_name: str, limit: int) -> None:
     """429 once `key_name` has spent this second's budget (the environment's
     `rate_limit_per_s`, else ROLLOUT_RATE_LIMIT_PER_S)."""
@@ -144,26 +158,26 @@ def enforce_rate_limit(rt: Runtime, key_name: str, limit: int) -> None:
 ENVIRONMENT_ENVIRON_KEY = "HTTP_" + ENVIRONMENT_HEADER.upper().replace("-", "_")
 
 
-def named_environment() -> str | None:
+def named_environment(req: Request) -> str | None:
     """The environment the request names: the header, else the `environment` query parameter.
 
     Read from the environ: `request.headers` and `request.args` would each build a view (and
     parse the query string) on every keyed request, most of which name neither.
     """
-    environ = request.environ
+    environ = req.environ
     named: str | None = environ.get(ENVIRONMENT_ENVIRON_KEY)
     if named:
         return named
     if not environ.get("QUERY_STRING"):
         return None
-    return request.args.get(ENVIRONMENT_PARAMETER)
+    return req.args.get(ENVIRONMENT_PARAMETER)
 
 
-def resolve_environment(rt: Runtime, principal: Principal) -> Environment:
+def resolve_environment(rt: Runtime, principal: Principal, req: Request) -> Environment:
     """The environment the request acts in: a scoped key's own (naming another is 403
     `wrong_environment`), else the one named, default production. One not known, or
     archived, is 404 `environment_not_found`."""
-    named = named_environment()
+    named = named_environment(req)
     if principal.environment is not None:
         if named and named != principal.environment:
             raise WrongEnvironment(
@@ -216,8 +230,10 @@ def environment_store() -> Store:
     return runtime_of(current_app).store.in_environment(environment().name)
 
 
-def raw_body() -> bytes:
-    """The request's body (read once: call it once), or 413 when it is over the size limit.
+def raw_body(req: Request, limit: int | None) -> bytes:
+    """The request's body (read once: call it once), or 413 when it is over `limit` bytes
+    (the app's MAX_CONTENT_LENGTH, passed in: `request.max_content_length` reads it through
+    `current_app` on every call).
 
     A body with a Content-Length within the limit is one read of exactly that many bytes from
     the server's input, which PEP 3333 has the server end there; Werkzeug's guarded stream
@@ -225,12 +241,12 @@ def raw_body() -> bytes:
     body is over: three more calls into gunicorn's reader. Any other body (chunked, or over the
     limit, which Werkzeug refuses with 413) goes through Werkzeug's stream.
     """
-    length = request.content_length
-    limit = request.max_content_length
+    # From the environ: `request.content_length` builds the request's header view to read it.
+    length = get_content_length(req.environ)
     if length is not None and (limit is None or length <= limit):
-        body: bytes = request.environ["wsgi.input"].read(length)
+        body: bytes = req.environ["wsgi.input"].read(length)
         return body
-    raw = request.get_data(cache=True)
+    raw = req.get_data(cache=True)
     if length is None and limit is not None and len(raw) >= limit:
         # A body without Content-Length (chunked) is cut at the limit by Werkzeug, not refused.
         raise TooLarge(f"the request body is larger than {limit} bytes")
@@ -261,8 +277,10 @@ def _finite_float(text: str) -> float:
     return value
 
 
-def parse_body(model: type[BaseModel], one_pass: bool = False) -> BaseModel:
-    raw = raw_body()
+def parse_body(
+    model: type[BaseModel], one_pass: bool, req: Request, limit: int | None
+) -> BaseModel:
+    raw = raw_body(req, limit)
     if one_pass:
         try:
             return model.model_validate_json(raw)

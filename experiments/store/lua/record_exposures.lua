@@ -13,14 +13,19 @@
 -- Returns, per user, {variant index as recorded, 1 if recorded now else 0}.
 local exposures, stats = KEYS[1], KEYS[2]
 
-local sums, dirty = {}, {}
+-- The covariate sums this call changed, each read once and written once at the end; nil until
+-- the first is counted (most experiments declare none: their calls make no table for them).
+local sums
+
 local function add(field, delta)
+  if sums == nil then
+    sums = {}
+  end
   local current = sums[field]
   if current == nil then
     current = tonumber(redis.call('HGET', stats, field) or '0')
   end
   sums[field] = current + delta
-  dirty[field] = true
 end
 
 -- The shortest of 15 or 17 significant digits that reads back as the same double (as in
@@ -33,12 +38,13 @@ local function num(x)
   return string.format('%.17g', x)
 end
 
-local out = {}
+local out, n = {}, 0
 for i = 1, #ARGV, 4 do
   local user, variant, now, facts = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local existing = redis.call('HGET', exposures, user)
+  n = n + 1
   if existing then
-    out[#out + 1] = {tonumber(string.match(existing, '^(%d+)')), 0}
+    out[n] = {tonumber(string.match(existing, '^(%d+)')), 0}
   else
     if facts == '' then
       -- Most experiments declare no segments and no covariates: two writes and nothing else.
@@ -64,19 +70,19 @@ for i = 1, #ARGV, 4 do
         c = c + 1
       end
     end
-    out[#out + 1] = {tonumber(variant), 1}
+    out[n] = {tonumber(variant), 1}
   end
 end
 
-if next(dirty) == nil then
+if sums == nil then
   return out
 end
 
 -- Written in chunks: unpack() of too many arguments overflows Lua's C stack.
 local args = {}
-for field in pairs(dirty) do
+for field, sum in pairs(sums) do
   args[#args + 1] = field
-  args[#args + 1] = num(sums[field])
+  args[#args + 1] = num(sum)
   if #args >= 1000 then
     redis.call('HSET', stats, unpack(args))
     args = {}
