@@ -49,6 +49,17 @@ def post_worker_init(worker):  # type: ignore[no-untyped-def]
     import gc
 
     gc.freeze()
+    # Each request's figures wait in memory (rollout/metrics_buffer.py); this worker's own
+    # thread writes them twice a second.
+    from rollout.metrics_buffer import BUFFER
+
+    BUFFER.start()
+
+
+def worker_exit(server, worker):  # type: ignore[no-untyped-def]
+    from rollout.metrics_buffer import BUFFER
+
+    BUFFER.stop()  # what is still waiting, written before the worker is gone
 
 
 def child_exit(server, worker):  # type: ignore[no-untyped-def]

@@ -1,6 +1,7 @@
 """The service's Prometheus figures over HTTP: the middleware that times and counts every
 request, and /metrics (every worker's figures added up in multiprocess mode, otherwise the
-process's own registry). The metrics themselves are defined in rollout/metrics.py.
+process's own registry). The metrics themselves are defined in rollout/metrics.py; the figures
+of each request wait in rollout/metrics_buffer.py until they are written.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from flask import Flask, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client import multiprocess as prometheus_multiprocess
 
-from rollout.metrics import ASSIGNMENTS, LATENCY, REQUESTS
+from rollout.metrics_buffer import BUFFER
 
 
 def metrics_response() -> Response:
+    BUFFER.flush()  # this process's own figures, up to this request
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         prometheus_multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
@@ -28,16 +30,8 @@ def metrics_response() -> Response:
 
 
 def count_assignment(experiment: str, variant: str, in_experiment: bool) -> None:
-    """One served assignment; the labelled child is looked up once per label set, not per call
-    (`labels()` validates and locks each time: a tenth of a tracked assign's own work)."""
-    child = _assignment_children.get((experiment, variant, in_experiment))
-    if child is None:
-        child = ASSIGNMENTS.labels(experiment, variant, "true" if in_experiment else "false")
-        _assignment_children[(experiment, variant, in_experiment)] = child
-    child.inc()
-
-
-_assignment_children: dict[tuple[str, str, bool], Any] = {}
+    """One served assignment (written to rollout_assignments_total with the next flush)."""
+    BUFFER.assignment(experiment, variant, in_experiment)
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -53,7 +47,6 @@ class RequestMetrics:
 
     def __init__(self, wsgi_app: WsgiApp) -> None:
         self.wsgi_app = wsgi_app
-        self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         started = time.perf_counter()
@@ -64,19 +57,10 @@ class RequestMetrics:
             rule = getattr(environ.get("werkzeug.request"), "url_rule", None)
             route = rule.rule if rule is not None else "unmatched"
             method = environ.get("REQUEST_METHOD", "GET").upper()
-            latency, count = self._children_for(method, route, status[:3])
-            latency.observe(time.perf_counter() - started)
-            count.inc()
+            BUFFER.request(method, route, status[:3], time.perf_counter() - started)
             return start_response(status, headers, exc_info)
 
         return self.wsgi_app(environ, observing_start_response)
-
-    def _children_for(self, method: str, route: str, code: str) -> tuple[Any, Any]:
-        children = self._children.get((method, route, code))
-        if children is None:
-            children = (LATENCY.labels(method, route), REQUESTS.labels(method, route, code))
-            self._children[(method, route, code)] = children
-        return children
 
 
 def instrument(app: Flask) -> None:

@@ -17,6 +17,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from rollout.embedded import free_port
+from rollout.metrics_buffer import FLUSH_INTERVAL_S
 from tests.e2e.conftest import REPO, Server, child_env, stop, tail, wait_healthy
 
 pytestmark = pytest.mark.timeout(120)
@@ -188,6 +189,22 @@ def test_metrics_add_up_across_workers(gunicorn: Server) -> None:
     for response in responses:
         variant = response.json()["assignments"]["metered"]["variant"]
         served[variant] = served.get(variant, 0) + 1
+    expected = {k: float(v) for k, v in served.items()}
+    # Each worker writes its figures within FLUSH_INTERVAL_S (rollout/metrics_buffer.py).
+    deadline = time.monotonic() + 10 * FLUSH_INTERVAL_S
+    while True:
+        assignments, requests_ok, decisions = _scraped(gunicorn)
+        if assignments == expected or time.monotonic() > deadline:
+            break
+        time.sleep(FLUSH_INTERVAL_S / 5)
+    assert assignments == expected
+    assert requests_ok >= 80
+    assert decisions == {action: 1.0}
+    assert len({p.name.split("_")[-1] for p in gunicorn.metrics_dir.glob("counter_*.db")}) >= 2
+
+
+def _scraped(gunicorn: Server) -> tuple[dict[str, float], float, dict[str, float]]:
+    """/metrics: assignments of `metered` by variant, assign's 200s, decisions by action."""
     text = gunicorn.request("GET", "/metrics", key=None).text
     assignments: dict[str, float] = {}
     requests_ok = 0.0
@@ -204,10 +221,7 @@ def test_metrics_add_up_across_workers(gunicorn: Server) -> None:
                 "method": "POST", "route": "/api/v1/assign", "status": "200"
             }:
                 requests_ok += sample.value
-    assert assignments == {k: float(v) for k, v in served.items()}
-    assert requests_ok >= 80
-    assert decisions == {action: 1.0}
-    assert len({p.name.split("_")[-1] for p in gunicorn.metrics_dir.glob("counter_*.db")}) >= 2
+    return assignments, requests_ok, decisions
 
 
 # --- `rollout serve` ----------------------------------------------------------------------
