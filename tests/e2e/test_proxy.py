@@ -103,17 +103,33 @@ def test_slow_clients_through_nginx_leave_normal_requests_answered_promptly(
 
 
 def raw(base_url: str, request: bytes) -> tuple[int, str, bytes]:
-    """Send `request` bytes as they are; the status, Content-Type and body of the answer."""
+    """Send `request` bytes as they are; the status, Content-Type and body of the answer.
+
+    Read up to the answer's Content-Length, not to the end of the connection: refusing a body it
+    was never sent, nginx holds the connection open for its `lingering_timeout` (5 s), as long as
+    this socket's timeout."""
     netloc = urlsplit(base_url)
     with socket.create_connection((netloc.hostname, netloc.port), timeout=5) as conn:
         conn.sendall(request)
         data = b""
-        while chunk := conn.recv(65536):
+        while not _complete(data) and (chunk := conn.recv(65536)):
             data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     headers = dict(line.split(": ", 1) for line in lines[1:])
     return int(lines[0].split()[1]), headers.get("Content-Type", ""), body
+
+
+def _complete(data: bytes) -> bool:
+    """Whether `data` holds an answer's head and as many body bytes as its Content-Length."""
+    head, found, body = data.partition(b"\r\n\r\n")
+    if not found:
+        return False
+    for line in head.decode("latin-1").split("\r\n")[1:]:
+        name, _, value = line.partition(":")
+        if name.strip().lower() == "content-length":
+            return len(body) >= int(value.strip())
+    return False  # no length: the answer ends with the connection
 
 
 def get_with(path: str, headers: str = "") -> bytes:

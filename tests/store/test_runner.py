@@ -164,14 +164,21 @@ def test_two_runners_never_apply_an_evaluation_twice_nor_skip_a_stage(stores: li
     evaluated = [0, 0]
     stop = threading.Event()
 
+    failures: list[BaseException] = []
+
     def loop(index: int) -> None:
-        ticks = 0
-        while not stop.is_set():
-            evaluated[index] += len(runners[index].tick())
-            ticks += 1
-            if ticks % (2 + index) == 0:
-                # Each runner now and then stalls past its lease, so the lease changes hands.
-                time.sleep(0.06)
+        try:
+            while not stop.is_set():
+                done = len(runners[index].tick())
+                evaluated[index] += done
+                if done:
+                    # A runner that evaluated stalls past its lease, so the other, ticking
+                    # meanwhile, takes the lease for the next evaluation (stalling only now and
+                    # then let one runner make them all on a slow machine).
+                    time.sleep(0.06)
+        except BaseException as error:  # a thread's exception would otherwise be lost
+            failures.append(error)
+            raise
 
     def time_passes() -> None:
         while not stop.is_set():
@@ -189,6 +196,7 @@ def test_two_runners_never_apply_an_evaluation_twice_nor_skip_a_stage(stores: li
     for thread in threads:
         thread.join()
 
+    assert failures == []
     assert advances(stores[0]) == [1, 2, 3, 4]
     entries = stores[0].controller.timeline(EXP, limit=2000)
     assert len(entries) == sum(evaluated)
