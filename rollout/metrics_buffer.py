@@ -82,7 +82,8 @@ class MetricsBuffer:
 
     def _flush_requests(self) -> None:
         counts: dict[tuple[str, str, str], int] = {}
-        latencies: dict[tuple[str, str], tuple[list[int], list[float]]] = {}
+        buckets: dict[tuple[str, str], list[int]] = {}
+        sums: dict[tuple[str, str], float] = {}
         bounds = LATENCY._upper_bounds  # the histogram's own buckets, +Inf last
         while True:
             try:
@@ -90,15 +91,15 @@ class MetricsBuffer:
             except IndexError:
                 break
             counts[(method, route, status)] = counts.get((method, route, status), 0) + 1
-            found = latencies.get((method, route))
-            if found is None:
-                found = latencies[(method, route)] = ([0] * len(bounds), [0.0])
-            found[0][bisect.bisect_left(bounds, seconds)] += 1
-            found[1][0] += seconds
+            series = (method, route)
+            if series not in buckets:
+                buckets[series] = [0] * len(bounds)
+            buckets[series][bisect.bisect_left(bounds, seconds)] += 1
+            sums[series] = sums.get(series, 0.0) + seconds
         for labels, count in counts.items():
             REQUESTS.labels(*labels).inc(count)
-        for (method, route), (buckets, total) in latencies.items():
-            _observe_many(LATENCY.labels(method, route), buckets, total[0])
+        for series, in_buckets in buckets.items():
+            _observe_many(LATENCY.labels(*series), in_buckets, sums[series])
 
     def _flush_assignments(self) -> None:
         counts: dict[tuple[str, str, bool], int] = {}

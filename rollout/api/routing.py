@@ -82,7 +82,7 @@ def route(
         @functools.wraps(view)
         def wrapper(**path_args: Any) -> Any:
             req = behind(request)
-            rt = runtime_of(behind(current_app))
+            rt = runtime_of(current_app)  # one read through the proxy: nothing to resolve
             if role_tuple is not None:
                 # The environ's own entry: `request.headers` would build a header view first.
                 principal = rt.auth.require(req.environ.get("HTTP_AUTHORIZATION"), role_tuple)
